@@ -1,0 +1,523 @@
+package accessgrants
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// credCache holds credentials vended by GetDataAccess, keyed by the caller's
+// identity, the permission they were vended for and their scope (the
+// MatchedGrantTarget of the response), and answers which cached credentials
+// may sign a request for a given target.
+//
+// # Matching
+//
+// A scope ending in "*" covers every target whose text, with one trailing "*"
+// of its own removed, starts with the scope's text before the "*"; a scope
+// without "*" covers only the identical target. Credentials satisfy a request
+// when their permission satisfies the requested one (READWRITE satisfies READ
+// and WRITE). Among the entries that cover a target with a sufficient
+// permission, lookup returns the most specific, the one with the longest scope
+// text; of an exact scope "s3://b/ab" and a prefix scope "s3://b/a*", equally
+// long, it prefers the exact one, and of two permissions on one scope, the one
+// equal to the requested permission over READWRITE. Entries of one identity
+// are never visible to another.
+//
+// Each identity has its own radix trie over the scope texts without their
+// trailing "*". A lookup walks it once along the target, comparing each byte
+// of the target at most once and picking up, at every node on the way, the
+// entries for all three permissions, so its cost depends on neither the
+// number of entries nor, beyond that single pass, the length of the target.
+//
+// # Eviction
+//
+// The cache holds at most capacity entries. When it is full, storing a new
+// entry evicts one chosen by the CLOCK (second chance) algorithm, a
+// well-known approximation of least-recently-used eviction: entries sit in a
+// ring, a hit sets the entry's reference bit, and the evicting hand clears set
+// bits as it passes and takes the first entry whose bit is clear. An entry
+// used since the hand last passed it is therefore never the one evicted while
+// an unused entry remains. The approximation keeps hits free of exclusive
+// locks: the trie is guarded by a sync.RWMutex, taken for reading by lookups,
+// and the reference bit is an atomic flag written only when it was clear.
+//
+// A credCache is safe for concurrent use.
+type credCache struct {
+	capacity int
+
+	mu    sync.RWMutex
+	trees map[string]*credTree // by identity; an identity with no entries has none
+	// ring holds the cached entries in CLOCK order; slots listed in free are
+	// nil. Entries are added at free slots or, when there are none and the
+	// cache is not full, appended, so len(ring) never exceeds capacity and a
+	// full cache has no free slots.
+	ring []*credEntry
+	free []int
+	hand int // the next slot the CLOCK hand examines
+
+	evictions atomic.Uint64
+}
+
+// credEntry is one cached set of credentials. The exported-by-convention
+// fields are set when the entry is stored and never change afterwards, so a
+// caller may read them without locks; the entry may leave the cache at any
+// time, which does not affect them.
+type credEntry struct {
+	// credentials are the credentials GetDataAccess returned.
+	credentials aws.Credentials
+	// scope is the MatchedGrantTarget the credentials were vended for.
+	scope string
+	// perm is the permission they were vended for.
+	perm Permission
+	// obtained is when they were obtained.
+	obtained time.Time
+	// life divides their lifetime into fresh, stale and expired.
+	life credLifetime
+
+	// tree is the trie of the identity the entry belongs to.
+	tree *credTree
+	// slot is the entry's index in credCache.ring, or -1 once it has left
+	// the cache. Guarded by credCache.mu.
+	slot int
+
+	referenced atomic.Bool // CLOCK reference bit, set by hits
+	refreshing atomic.Bool // a background refresh has been claimed
+}
+
+// expires returns the instant the credentials expire, the zero time if they
+// cannot expire.
+func (e *credEntry) expires() time.Time {
+	if !e.credentials.CanExpire {
+		return time.Time{}
+	}
+	return e.credentials.Expires
+}
+
+// state classifies the entry's credentials at now.
+func (e *credEntry) state(now time.Time) credState {
+	return e.life.stateAt(now)
+}
+
+// tryStartRefresh claims the entry's refresh: it reports true to exactly one
+// caller until that caller calls endRefresh, so that at most one background
+// refresh runs per entry.
+func (e *credEntry) tryStartRefresh() bool {
+	return e.refreshing.CompareAndSwap(false, true)
+}
+
+// endRefresh releases the claim taken by a successful tryStartRefresh, for
+// instance after a refresh that failed, so that a later request may try again.
+func (e *credEntry) endRefresh() {
+	e.refreshing.Store(false)
+}
+
+// credTree is the radix trie of one identity's entries.
+type credTree struct {
+	identity string
+	root     credNode
+}
+
+// credNode is a node of a credTree. Its path, the concatenation of the labels
+// from the root down to it, is the key of the entries it holds: the scope
+// text without its trailing "*" for prefix scopes, the whole scope text for
+// exact ones. Every node other than the root has a non-empty label and holds
+// entries or has at least two children; removals restore that shape, so the
+// trie never holds more than twice as many nodes as entries.
+type credNode struct {
+	label string
+	// index holds the first byte of each child's label, index[i] for
+	// children[i], so that finding the child to follow is one IndexByte.
+	index    []byte
+	children []*credNode
+	// slots holds the node's entries, at credSlot(exact, perm).
+	slots [2 * credPermCount]*credEntry
+}
+
+// credPermCount is the number of permissions, each with its own slot.
+const credPermCount = 3
+
+// credPermIndex returns the slot offset of p, or -1 if p is not a permission.
+func credPermIndex(p Permission) int {
+	switch p {
+	case PermissionRead:
+		return 0
+	case PermissionWrite:
+		return 1
+	case PermissionReadWrite:
+		return 2
+	}
+	return -1
+}
+
+// credSlot returns the slot of credNode.slots holding the entry for an exact
+// or prefix scope with the permission at offset permIndex.
+func credSlot(exact bool, permIndex int) int {
+	if exact {
+		return credPermCount + permIndex
+	}
+	return permIndex
+}
+
+// credScopeKey splits a scope into its trie key and whether it is an exact
+// scope: "s3://b/p/*" is the prefix scope with key "s3://b/p/", "s3://b/k"
+// the exact scope with key "s3://b/k".
+func credScopeKey(scope string) (key string, exact bool) {
+	if key, ok := strings.CutSuffix(scope, "*"); ok {
+		return key, false
+	}
+	return scope, true
+}
+
+// credWanted lists, in order of preference, the permission offsets whose
+// entries satisfy a request: the requested permission itself, then READWRITE.
+type credWanted struct {
+	perms [2]int8
+	n     int8
+}
+
+// credWantedFor returns the permissions that satisfy want; none if want is not
+// a permission.
+func credWantedFor(want Permission) credWanted {
+	switch i := credPermIndex(want); i {
+	case -1:
+		return credWanted{}
+	case credPermIndex(PermissionReadWrite):
+		return credWanted{perms: [2]int8{int8(i)}, n: 1}
+	default:
+		return credWanted{perms: [2]int8{int8(i), int8(credPermIndex(PermissionReadWrite))}, n: 2}
+	}
+}
+
+// newCredCache returns an empty cache holding at most capacity entries; a
+// capacity below 1 is taken as 1.
+func newCredCache(capacity int) *credCache {
+	return &credCache{
+		capacity: max(capacity, 1),
+		trees:    make(map[string]*credTree),
+	}
+}
+
+// lookup returns the most specific entry of identity whose scope covers
+// target with a permission that satisfies want and whose credentials are not
+// expired at now, or nil if there is none. See credCache for the rules.
+func (c *credCache) lookup(identity string, want Permission, target string, now time.Time) *credEntry {
+	wanted := credWantedFor(want)
+	// A list target such as "s3://b/p/*" is covered as its text before "*".
+	key, listing := strings.CutSuffix(target, "*")
+
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t := c.trees[identity]
+	if t == nil {
+		return nil
+	}
+	var best *credEntry
+	n := &t.root
+	rest := key
+	for {
+		// n's path is a prefix of key, so its prefix scopes cover the target;
+		// being longer, they beat any found higher up.
+		prefixHit := n.pick(false, wanted, now)
+		if prefixHit != nil {
+			best = prefixHit
+		}
+		if rest == "" {
+			// n's path is the whole key. Its exact scopes equal the target
+			// unless the target ends in "*". One byte shorter than n's
+			// prefix scopes, they lose to those and beat the rest.
+			if prefixHit == nil && !listing {
+				if e := n.pick(true, wanted, now); e != nil {
+					best = e
+				}
+			}
+			break
+		}
+		i := bytes.IndexByte(n.index, rest[0])
+		if i < 0 {
+			break
+		}
+		child := n.children[i]
+		if !strings.HasPrefix(rest, child.label) {
+			break
+		}
+		rest = rest[len(child.label):]
+		n = child
+	}
+	if best != nil && !best.referenced.Load() {
+		best.referenced.Store(true)
+	}
+	return best
+}
+
+// pick returns the node's preferred usable entry among its exact or prefix
+// entries with the wanted permissions, or nil.
+func (n *credNode) pick(exact bool, wanted credWanted, now time.Time) *credEntry {
+	for _, p := range wanted.perms[:wanted.n] {
+		if e := n.slots[credSlot(exact, int(p))]; e != nil && e.life.usableAt(now) {
+			return e
+		}
+	}
+	return nil
+}
+
+// store caches creds, vended for perm on scope to identity and obtained at
+// obtained, and returns the new entry. It replaces the entry already cached
+// for the same identity, permission and scope, if any; otherwise, if the
+// cache is full, it evicts one entry first.
+func (c *credCache) store(identity string, perm Permission, scope string, creds aws.Credentials, obtained time.Time) (*credEntry, error) {
+	pi := credPermIndex(perm)
+	if pi < 0 {
+		return nil, fmt.Errorf("accessgrants: cannot cache credentials for %q: unknown permission %q", scope, perm)
+	}
+	key, exact := credScopeKey(scope)
+	slot := credSlot(exact, pi)
+	e := &credEntry{
+		credentials: creds,
+		scope:       scope,
+		perm:        perm,
+		obtained:    obtained,
+		life:        newCredLifetime(creds, obtained),
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.trees[identity]; t != nil {
+		if n := t.find(key); n != nil && n.slots[slot] != nil {
+			// Take the place of the old entry, in the trie and in the ring.
+			old := n.slots[slot]
+			e.tree, e.slot = t, old.slot
+			e.referenced.Store(old.referenced.Load())
+			n.slots[slot] = e
+			c.ring[e.slot] = e
+			old.slot = -1
+			return e, nil
+		}
+	}
+	// Make room before walking the trie: an eviction may reshape it.
+	e.slot = c.takeSlot()
+	t := c.trees[identity]
+	if t == nil {
+		t = &credTree{identity: identity}
+		c.trees[identity] = t
+	}
+	e.tree = t
+	t.insert(key).slots[slot] = e
+	c.ring[e.slot] = e
+	return e, nil
+}
+
+// takeSlot returns a free slot of the ring, evicting an entry if the cache is
+// full. The caller holds c.mu for writing.
+func (c *credCache) takeSlot() int {
+	if len(c.free) == 0 && len(c.ring) < c.capacity {
+		c.ring = append(c.ring, nil)
+		return len(c.ring) - 1
+	}
+	if len(c.free) == 0 {
+		// Full, so no slot is nil. Every pass clears a reference bit, so the
+		// hand stops within two turns.
+		for {
+			e := c.ring[c.hand]
+			c.hand = (c.hand + 1) % len(c.ring)
+			if e.referenced.Load() {
+				e.referenced.Store(false)
+				continue
+			}
+			c.detach(e)
+			c.evictions.Add(1)
+			break
+		}
+	}
+	s := c.free[len(c.free)-1]
+	c.free = c.free[:len(c.free)-1]
+	return s
+}
+
+// remove removes the entry cached for identity, perm and scope, and reports
+// whether there was one.
+func (c *credCache) remove(identity string, perm Permission, scope string) bool {
+	pi := credPermIndex(perm)
+	if pi < 0 {
+		return false
+	}
+	key, exact := credScopeKey(scope)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.trees[identity]
+	if t == nil {
+		return false
+	}
+	n := t.find(key)
+	if n == nil || n.slots[credSlot(exact, pi)] == nil {
+		return false
+	}
+	c.detach(n.slots[credSlot(exact, pi)])
+	return true
+}
+
+// removeEntry removes e if it is still cached, and reports whether it was. An
+// entry that was replaced, evicted or removed is not cached any more, so a
+// caller holding an old entry cannot remove the one that replaced it.
+func (c *credCache) removeEntry(e *credEntry) bool {
+	if e == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.slot < 0 {
+		return false
+	}
+	c.detach(e)
+	return true
+}
+
+// len returns the number of cached entries.
+func (c *credCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.ring) - len(c.free)
+}
+
+// evicted returns the number of entries evicted to make room since the cache
+// was created. Replaced and removed entries are not counted.
+func (c *credCache) evicted() uint64 {
+	return c.evictions.Load()
+}
+
+// detach takes the cached entry e out of the trie and the ring, pruning the
+// trie and dropping the identity's trie once it is empty. The caller holds
+// c.mu for writing.
+func (c *credCache) detach(e *credEntry) {
+	key, exact := credScopeKey(e.scope)
+	t := e.tree
+	t.remove(key, credSlot(exact, credPermIndex(e.perm)))
+	if t.root.isEmpty() && len(t.root.children) == 0 {
+		delete(c.trees, t.identity)
+	}
+	c.ring[e.slot] = nil
+	c.free = append(c.free, e.slot)
+	e.slot = -1
+}
+
+// find returns the node whose path is key, or nil.
+func (t *credTree) find(key string) *credNode {
+	n := &t.root
+	for rest := key; rest != ""; {
+		i := bytes.IndexByte(n.index, rest[0])
+		if i < 0 {
+			return nil
+		}
+		n = n.children[i]
+		if !strings.HasPrefix(rest, n.label) {
+			return nil
+		}
+		rest = rest[len(n.label):]
+	}
+	return n
+}
+
+// insert returns the node whose path is key, creating it, and splitting an
+// edge to make room for it, if needed.
+func (t *credTree) insert(key string) *credNode {
+	n := &t.root
+	rest := key
+	for rest != "" {
+		i := bytes.IndexByte(n.index, rest[0])
+		if i < 0 {
+			// The label is copied so that the trie does not keep the
+			// caller's string, and whatever it was cut from, alive.
+			child := &credNode{label: strings.Clone(rest)}
+			n.index = append(n.index, rest[0])
+			n.children = append(n.children, child)
+			return child
+		}
+		child := n.children[i]
+		common := credCommonPrefixLen(child.label, rest)
+		if common < len(child.label) {
+			// Split the edge: a new node takes the common part of the label
+			// and the old child hangs below it with the rest.
+			mid := &credNode{label: child.label[:common]}
+			child.label = child.label[common:]
+			mid.index = []byte{child.label[0]}
+			mid.children = []*credNode{child}
+			n.children[i] = mid
+			child = mid
+		}
+		rest = rest[common:]
+		n = child
+	}
+	return n
+}
+
+// remove clears the given slot of the node whose path is key, which must
+// exist, and restores the trie's shape: a node left without entries or
+// children is cut off, and a node left without entries and with one child is
+// merged with that child.
+func (t *credTree) remove(key string, slot int) {
+	// Walk down remembering the node, its parent and grandparent, and where
+	// each hangs in its parent.
+	var parent, grand *credNode
+	var at, parentAt int
+	n := &t.root
+	for rest := key; rest != ""; {
+		i := bytes.IndexByte(n.index, rest[0])
+		grand, parent, parentAt, at = parent, n, at, i
+		n = n.children[i]
+		rest = rest[len(n.label):]
+	}
+	n.slots[slot] = nil
+	if parent == nil || !n.isEmpty() {
+		return // the root, or a node that still holds entries
+	}
+	switch len(n.children) {
+	case 0:
+		parent.removeChild(at)
+		if grand != nil && parent.isEmpty() && len(parent.children) == 1 {
+			grand.mergeChild(parentAt)
+		}
+	case 1:
+		parent.mergeChild(at)
+	}
+}
+
+// isEmpty reports whether n holds no entries.
+func (n *credNode) isEmpty() bool {
+	return n.slots == [2 * credPermCount]*credEntry{}
+}
+
+// removeChild removes n's child at index i.
+func (n *credNode) removeChild(i int) {
+	last := len(n.children) - 1
+	n.index[i], n.children[i] = n.index[last], n.children[last]
+	n.children[last] = nil // let the removed node be collected
+	n.index, n.children = n.index[:last], n.children[:last]
+	if last == 0 {
+		n.index, n.children = nil, nil
+	}
+}
+
+// mergeChild replaces n's child at index i, which holds no entries and has a
+// single child, by that grandchild, its label extended by the child's.
+func (n *credNode) mergeChild(i int) {
+	child := n.children[i]
+	grandchild := child.children[0]
+	grandchild.label = child.label + grandchild.label
+	n.children[i] = grandchild // index[i] is unchanged: the same first byte
+}
+
+// credCommonPrefixLen returns the length of the longest common prefix of a and b.
+func credCommonPrefixLen(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}

@@ -1,0 +1,355 @@
+package accessgrants
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3control"
+	"github.com/aws/aws-sdk-go-v2/service/s3control/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// refreshTimeout bounds one background refresh.
+const refreshTimeout = 30 * time.Second
+
+// credentialsFor resolves the Access Grants credentials for one request
+// made with the base credentials: from the cache, else through the six
+// steps of plugin.md, each cached and each deduplicated in flight.
+func (p *Plugin) credentialsFor(ctx context.Context, base aws.Credentials, baseProvider aws.CredentialsProvider, req Request, clientRegion string) (aws.Credentials, error) {
+	id := p.idMemo.fingerprint(base)
+	for {
+		now := p.now()
+		if e := p.creds.lookup(id, req.Permission, req.Target, now); e != nil {
+			p.counters.cacheHits.Add(1)
+			p.counters.cached.Add(1)
+			if e.state(now) == credStale && e.tryStartRefresh() {
+				p.refreshAhead(e, id, base, req, clientRegion)
+			}
+			return e.credentials, nil
+		}
+		if err, ok := p.denied.get(deniedKey{id, req.Permission, req.Target}, now); ok {
+			p.counters.deniedHits.Add(1)
+			return aws.Credentials{}, err
+		}
+		p.counters.cacheMisses.Add(1)
+		// One miss per identity, permission and bucket (or, with Minimal,
+		// target) is in flight: the others wait for it and look again, since
+		// the grant it finds often covers their targets too.
+		key := flightKey("creds", id, string(req.Permission), req.Bucket)
+		if p.opts.Privilege == PrivilegeMinimal {
+			key = flightKey("creds", id, string(req.Permission), req.Target)
+		}
+		var mine bool
+		v, err, _ := p.flight.Do(key, func() (any, error) {
+			mine = true
+			return p.fetch(ctx, id, base, req, clientRegion)
+		})
+		if mine {
+			if err != nil {
+				return aws.Credentials{}, err
+			}
+			p.counters.granted.Add(1)
+			return v.(*credEntry).credentials, nil
+		}
+		if ctx.Err() != nil {
+			return aws.Credentials{}, ctx.Err()
+		}
+		if err != nil && !isAccessDenied(err) {
+			// Another request's failure (throttling, network) is ours too.
+			return aws.Credentials{}, err
+		}
+	}
+}
+
+// fetch runs the cold path for one request and caches its result.
+func (p *Plugin) fetch(ctx context.Context, id string, base aws.Credentials, req Request, clientRegion string) (*credEntry, error) {
+	// The result is shared with other waiters: a caller that gives up must
+	// not cancel their fetch. Values (logger, tracing) are kept.
+	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+
+	account, err := p.callerAccount(ctx, id, base)
+	if err != nil {
+		return nil, err
+	}
+	region := clientRegion
+	if !p.opts.DisableCrossRegion {
+		if region, err = p.bucketRegion(ctx, req.Bucket, base); err != nil {
+			return nil, err
+		}
+	}
+	if region == "" {
+		region = p.cfg.Region
+	}
+	owner, err := p.instanceOwner(ctx, account, region, req, base)
+	if err != nil {
+		return nil, err
+	}
+	e, err := p.getDataAccess(ctx, id, owner, region, req.Permission, req.Target, req.TargetType, base)
+	if err != nil {
+		if isAccessDenied(err) {
+			p.denied.set(deniedKey{id, req.Permission, req.Target}, err, p.opts.DeniedTTL, p.now())
+		}
+		p.logf(ctx, "%s %s (%s): GetDataAccess failed: %v", req.Operation, req.Target, req.Permission, err)
+		return nil, err
+	}
+	p.logf(ctx, "%s %s (%s): granted, scope %s, expires %s", req.Operation, req.Target, req.Permission, e.scope, e.credentials.Expires.UTC().Format(time.RFC3339))
+	return e, nil
+}
+
+// getDataAccess calls GetDataAccess as the caller and caches the result
+// under the matched scope.
+func (p *Plugin) getDataAccess(ctx context.Context, id, owner, region string, perm Permission, target, targetType string, base aws.Credentials) (*credEntry, error) {
+	in := &s3control.GetDataAccessInput{
+		AccountId:  aws.String(owner),
+		Target:     aws.String(target),
+		Permission: types.Permission(perm),
+		Privilege:  types.Privilege(p.opts.Privilege),
+	}
+	if p.opts.Duration != 0 {
+		in.DurationSeconds = aws.Int32(int32(p.opts.Duration / time.Second))
+	}
+	if p.opts.Privilege == PrivilegeMinimal && targetType == targetTypeObject {
+		in.TargetType = types.S3PrefixTypeObject
+	}
+	p.counters.getDataAccess.Add(1)
+	obtained := p.now()
+	out, err := p.control(region).GetDataAccess(ctx, in, withCredentials(base))
+	if err != nil {
+		return nil, err
+	}
+	c := out.Credentials
+	if c == nil || c.AccessKeyId == nil || c.SecretAccessKey == nil || c.Expiration == nil {
+		return nil, errors.New("GetDataAccess answered without credentials")
+	}
+	creds := aws.Credentials{
+		AccessKeyID:     aws.ToString(c.AccessKeyId),
+		SecretAccessKey: aws.ToString(c.SecretAccessKey),
+		SessionToken:    aws.ToString(c.SessionToken),
+		Source:          "S3AccessGrants",
+		CanExpire:       true,
+		Expires:         *c.Expiration,
+		AccountID:       owner,
+	}
+	// The matched scope serves every target it covers. Should the service
+	// name a scope that does not cover the target, cache under the target.
+	scope := aws.ToString(out.MatchedGrantTarget)
+	if !scopeCovers(scope, target) {
+		scope = target
+	}
+	if targetType == targetTypeObject && scope == target && strings.HasSuffix(scope, "*") {
+		// Credentials for one object whose key ends in "*" would read as a
+		// prefix scope in the cache; use them for this request only.
+		return &credEntry{credentials: creds, scope: scope, perm: perm, obtained: obtained}, nil
+	}
+	e, err := p.creds.store(id, perm, scope, creds, obtained)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// refreshAhead fetches new credentials for a stale entry in the
+// background; the entry keeps serving meanwhile. A failed refresh leaves it
+// in place, to be retried by the next request.
+func (p *Plugin) refreshAhead(e *credEntry, id string, base aws.Credentials, req Request, clientRegion string) {
+	if p.ctx.Err() != nil {
+		e.endRefresh()
+		return
+	}
+	p.counters.refreshes.Add(1)
+	p.inFlight.Add(1)
+	go func() {
+		defer p.inFlight.Done()
+		ctx, cancel := context.WithTimeout(p.ctx, refreshTimeout)
+		defer cancel()
+		targetType := ""
+		if !strings.HasSuffix(e.scope, "*") {
+			targetType = targetTypeObject
+		}
+		refresh := Request{Operation: req.Operation, Bucket: req.Bucket, Target: e.scope, Permission: e.perm, TargetType: targetType}
+		fresh, err := p.fetch(ctx, id, base, refresh, clientRegion)
+		if err != nil {
+			p.counters.refreshFailures.Add(1)
+			e.endRefresh()
+			return
+		}
+		if fresh.scope != e.scope {
+			p.creds.removeEntry(e) // the grant changed; the old scope is not refreshed again
+		}
+	}()
+}
+
+// callerAccount is step 2: the account of the caller's credentials.
+func (p *Plugin) callerAccount(ctx context.Context, id string, base aws.Credentials) (string, error) {
+	if base.AccountID != "" {
+		return base.AccountID, nil
+	}
+	if p.opts.AccountID != "" {
+		return p.opts.AccountID, nil
+	}
+	return cached(p, p.accounts, id, flightKey("account", id), func() (string, error) {
+		p.counters.callerIdentity.Add(1)
+		out, err := p.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(o *sts.Options) {
+			o.Credentials = staticProvider(base)
+		})
+		if err != nil {
+			return "", fmt.Errorf("finding the caller's account: %w", err)
+		}
+		if !isAccountID(aws.ToString(out.Account)) {
+			return "", errors.New("finding the caller's account: STS answered without an account")
+		}
+		return *out.Account, nil
+	})
+}
+
+// bucketRegion is step 3: the bucket's Region, from HeadBucket's
+// x-amz-bucket-region header, which S3 sends on 200, 301 and 403 alike.
+func (p *Plugin) bucketRegion(ctx context.Context, bucket string, base aws.Credentials) (string, error) {
+	return cached(p, p.regions, bucket, flightKey("region", bucket), func() (string, error) {
+		p.counters.headBucket.Add(1)
+		out, err := p.headS3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) {
+			o.Credentials = staticProvider(base)
+		})
+		if err == nil && aws.ToString(out.BucketRegion) != "" {
+			return *out.BucketRegion, nil
+		}
+		if region := regionFromError(err); region != "" {
+			return region, nil
+		}
+		if err == nil {
+			err = errors.New("HeadBucket answered without x-amz-bucket-region")
+		}
+		return "", fmt.Errorf("finding the Region of bucket %s: %w", bucket, err)
+	})
+}
+
+// instanceOwner is step 4: the account whose Access Grants instance holds
+// the bucket's locations, from GetAccessGrantsInstanceForPrefix.
+func (p *Plugin) instanceOwner(ctx context.Context, account, region string, req Request, base aws.Credentials) (string, error) {
+	key := ownerKey{account, req.Bucket}
+	return cached(p, p.owners, key, flightKey("owner", account, req.Bucket), func() (string, error) {
+		p.counters.instanceForPrefix.Add(1)
+		out, err := p.control(region).GetAccessGrantsInstanceForPrefix(ctx, &s3control.GetAccessGrantsInstanceForPrefixInput{
+			AccountId: aws.String(account),
+			S3Prefix:  aws.String(req.Target),
+		}, withCredentials(base))
+		if err != nil {
+			return "", fmt.Errorf("finding the Access Grants instance for %s: %w", req.Target, err)
+		}
+		owner := arnAccount(aws.ToString(out.AccessGrantsInstanceArn))
+		if !isAccountID(owner) {
+			return "", errors.New("GetAccessGrantsInstanceForPrefix answered without an instance ARN")
+		}
+		return owner, nil
+	})
+}
+
+// cached returns the value cached under key, else computes it once for
+// all concurrent callers and caches it for MetadataTTL. Failures are not
+// cached.
+func cached[K comparable](p *Plugin, c *ttlCache[K, string], key K, flight string, compute func() (string, error)) (string, error) {
+	if v, ok := c.get(key, p.now()); ok {
+		return v, nil
+	}
+	v, err, _ := p.flight.Do(flight, func() (any, error) {
+		if v, ok := c.get(key, p.now()); ok {
+			return v, nil
+		}
+		v, err := compute()
+		if err != nil {
+			return "", err
+		}
+		c.set(key, v, p.opts.MetadataTTL, p.now())
+		return v, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+// flightKey joins the parts of a singleflight key; parts never hold NUL.
+func flightKey(parts ...string) string { return strings.Join(parts, "\x00") }
+
+// arnAccount returns the account field of an ARN.
+func arnAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
+
+// staticProvider returns credentials already retrieved.
+func staticProvider(c aws.Credentials) aws.CredentialsProvider {
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })
+}
+
+// withCredentials signs one S3 Control call with the caller's credentials.
+func withCredentials(c aws.Credentials) func(*s3control.Options) {
+	return func(o *s3control.Options) { o.Credentials = staticProvider(c) }
+}
+
+// regionFromError reads x-amz-bucket-region from a failed HeadBucket's
+// response (301 for another Region, 403 for a bucket the caller may not
+// list).
+func regionFromError(err error) string {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		return re.Response.Header.Get("X-Amz-Bucket-Region")
+	}
+	return ""
+}
+
+// identityMemo remembers the fingerprint of the last credentials seen, so
+// that the common case, one client whose credentials rarely change, hashes
+// them once per rotation rather than once per request.
+type identityMemo struct {
+	last atomic.Pointer[memoEntry]
+}
+
+type memoEntry struct {
+	keyID, secret, token string
+	fingerprint          string
+}
+
+// fingerprint identifies the caller by its base credentials: the key ID
+// with a hash of the secret and session token, so that vended credentials
+// are never shared between identities and no secret is kept in the clear
+// in a cache key.
+func (m *identityMemo) fingerprint(c aws.Credentials) string {
+	if e := m.last.Load(); e != nil && e.keyID == c.AccessKeyID && e.secret == c.SecretAccessKey && e.token == c.SessionToken {
+		return e.fingerprint
+	}
+	h := sha256.New()
+	h.Write([]byte(c.SecretAccessKey))
+	h.Write([]byte{0})
+	h.Write([]byte(c.SessionToken))
+	fp := c.AccessKeyID + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+	m.last.Store(&memoEntry{keyID: c.AccessKeyID, secret: c.SecretAccessKey, token: c.SessionToken, fingerprint: fp})
+	return fp
+}
+
+// logf writes one debug line through the configured logger.
+func (p *Plugin) logf(ctx context.Context, format string, args ...any) {
+	l := p.opts.Logger
+	if l == nil {
+		return
+	}
+	if cl, ok := l.(logging.ContextLogger); ok {
+		l = cl.WithContext(ctx)
+	}
+	l.Logf(logging.Debug, "s3 access grants: "+format, args...)
+}

@@ -1,0 +1,18 @@
+package accessgrants
+
+import (
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Version is the version of this module, reported in the user agent of
+// every request the plugin makes or signs (lib/s3ag#VERSION).
+const Version = "0.1.0"
+
+// userAgentName is the plugin's name in user agents.
+const userAgentName = "s3ag"
+
+// addUserAgent adds lib/s3ag#Version to a client's user agent.
+func addUserAgent(stack *middleware.Stack) error {
+	return awsmiddleware.AddSDKAgentKeyValue(awsmiddleware.FrameworkMetadata, userAgentName, Version)(stack)
+}
