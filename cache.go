@@ -135,8 +135,11 @@ type credNode struct {
 	// children[i], so that finding the child to follow is one IndexByte.
 	index    []byte
 	children []*credNode
-	// slots holds the node's entries, at credSlot(exact, perm).
-	slots [2 * credPermCount]*credEntry
+	// slots holds the node's entries, at credSlot(exact, perm), and
+	// occupied has bit i set when slots[i] holds one, so that a lookup passes
+	// nodes without the entries it wants by testing one byte.
+	slots    [2 * credPermCount]*credEntry
+	occupied uint8
 }
 
 // credPermCount is the number of permissions, each with its own slot.
@@ -176,9 +179,11 @@ func credScopeKey(scope string) (key string, exact bool) {
 
 // credWanted lists, in order of preference, the permission offsets whose
 // entries satisfy a request: the requested permission itself, then READWRITE.
+// mask has bit i set for each permission offset i listed.
 type credWanted struct {
 	perms [2]int8
 	n     int8
+	mask  uint8
 }
 
 // credWantedFor returns the permissions that satisfy want; none if want is not
@@ -188,9 +193,10 @@ func credWantedFor(want Permission) credWanted {
 	case -1:
 		return credWanted{}
 	case credPermIndex(PermissionReadWrite):
-		return credWanted{perms: [2]int8{int8(i)}, n: 1}
+		return credWanted{perms: [2]int8{int8(i)}, n: 1, mask: 1 << i}
 	default:
-		return credWanted{perms: [2]int8{int8(i), int8(credPermIndex(PermissionReadWrite))}, n: 2}
+		rw := credPermIndex(PermissionReadWrite)
+		return credWanted{perms: [2]int8{int8(i), int8(rw)}, n: 2, mask: 1<<i | 1<<rw}
 	}
 }
 
@@ -238,12 +244,8 @@ func (c *credCache) lookup(identity string, want Permission, target string, now 
 			}
 			break
 		}
-		i := bytes.IndexByte(n.index, rest[0])
-		if i < 0 {
-			break
-		}
-		child := n.children[i]
-		if !strings.HasPrefix(rest, child.label) {
+		_, child := n.child(rest[0])
+		if child == nil || !strings.HasPrefix(rest, child.label) {
 			break
 		}
 		rest = rest[len(child.label):]
@@ -258,6 +260,13 @@ func (c *credCache) lookup(identity string, want Permission, target string, now 
 // pick returns the node's preferred usable entry among its exact or prefix
 // entries with the wanted permissions, or nil.
 func (n *credNode) pick(exact bool, wanted credWanted, now time.Time) *credEntry {
+	mask := wanted.mask
+	if exact {
+		mask <<= credPermCount
+	}
+	if n.occupied&mask == 0 {
+		return nil
+	}
 	for _, p := range wanted.perms[:wanted.n] {
 		if e := n.slots[credSlot(exact, int(p))]; e != nil && e.life.usableAt(now) {
 			return e
@@ -293,7 +302,7 @@ func (c *credCache) store(identity string, perm Permission, scope string, creds 
 			old := n.slots[slot]
 			e.tree, e.slot = t, old.slot
 			e.referenced.Store(old.referenced.Load())
-			n.slots[slot] = e
+			n.slots[slot] = e // the slot stays occupied
 			c.ring[e.slot] = e
 			old.slot = -1
 			return e, nil
@@ -307,7 +316,7 @@ func (c *credCache) store(identity string, perm Permission, scope string, creds 
 		c.trees[identity] = t
 	}
 	e.tree = t
-	t.insert(key).slots[slot] = e
+	t.insert(key).setSlot(slot, e)
 	c.ring[e.slot] = e
 	return e, nil
 }
@@ -409,14 +418,11 @@ func (c *credCache) detach(e *credEntry) {
 func (t *credTree) find(key string) *credNode {
 	n := &t.root
 	for rest := key; rest != ""; {
-		i := bytes.IndexByte(n.index, rest[0])
-		if i < 0 {
+		_, child := n.child(rest[0])
+		if child == nil || !strings.HasPrefix(rest, child.label) {
 			return nil
 		}
-		n = n.children[i]
-		if !strings.HasPrefix(rest, n.label) {
-			return nil
-		}
+		n = child
 		rest = rest[len(n.label):]
 	}
 	return n
@@ -428,8 +434,8 @@ func (t *credTree) insert(key string) *credNode {
 	n := &t.root
 	rest := key
 	for rest != "" {
-		i := bytes.IndexByte(n.index, rest[0])
-		if i < 0 {
+		i, child := n.child(rest[0])
+		if child == nil {
 			// The label is copied so that the trie does not keep the
 			// caller's string, and whatever it was cut from, alive.
 			child := &credNode{label: strings.Clone(rest)}
@@ -437,7 +443,6 @@ func (t *credTree) insert(key string) *credNode {
 			n.children = append(n.children, child)
 			return child
 		}
-		child := n.children[i]
 		common := credCommonPrefixLen(child.label, rest)
 		if common < len(child.label) {
 			// Split the edge: a new node takes the common part of the label
@@ -466,12 +471,12 @@ func (t *credTree) remove(key string, slot int) {
 	var at, parentAt int
 	n := &t.root
 	for rest := key; rest != ""; {
-		i := bytes.IndexByte(n.index, rest[0])
+		i, child := n.child(rest[0])
 		grand, parent, parentAt, at = parent, n, at, i
-		n = n.children[i]
+		n = child
 		rest = rest[len(n.label):]
 	}
-	n.slots[slot] = nil
+	n.setSlot(slot, nil)
 	if parent == nil || !n.isEmpty() {
 		return // the root, or a node that still holds entries
 	}
@@ -488,7 +493,35 @@ func (t *credTree) remove(key string, slot int) {
 
 // isEmpty reports whether n holds no entries.
 func (n *credNode) isEmpty() bool {
-	return n.slots == [2 * credPermCount]*credEntry{}
+	return n.occupied == 0
+}
+
+// setSlot puts e, or nil, in slot s of n.
+func (n *credNode) setSlot(s int, e *credEntry) {
+	n.slots[s] = e
+	if e != nil {
+		n.occupied |= 1 << s
+	} else {
+		n.occupied &^= 1 << s
+	}
+}
+
+// child returns the index and the child of n whose label starts with b, or
+// -1 and nil if there is none.
+func (n *credNode) child(b byte) (int, *credNode) {
+	// Most nodes have few children, for which a loop beats a call.
+	if len(n.index) <= 8 {
+		for i, x := range n.index {
+			if x == b {
+				return i, n.children[i]
+			}
+		}
+		return -1, nil
+	}
+	if i := bytes.IndexByte(n.index, b); i >= 0 {
+		return i, n.children[i]
+	}
+	return -1, nil
 }
 
 // removeChild removes n's child at index i.

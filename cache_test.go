@@ -924,6 +924,9 @@ func checkCredCache(t testing.TB, c *credCache) int {
 				firsts[n.index[i]] = true
 			}
 			for s, e := range n.slots {
+				if (e != nil) != (n.occupied&(1<<s) != 0) {
+					t.Fatalf("%q: node %q: slot %d holds %v but occupied is %b", identity, path, s, e, n.occupied)
+				}
 				if e == nil {
 					continue
 				}

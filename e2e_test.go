@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -598,4 +600,67 @@ func TestNoSecretInErrors(t *testing.T) {
 	if strings.Contains(err.Error(), appSecret) {
 		t.Errorf("error %q holds the secret", err)
 	}
+}
+
+func TestTransferManagerThroughGrants(t *testing.T) {
+	w := newWorld(t)
+	c := w.client(appKey, w.plugin())
+	tm := transfermanager.New(c, func(o *transfermanager.Options) {
+		o.PartSizeBytes = 5 << 20
+		o.MultipartUploadThreshold = 5 << 20
+		o.GetObjectType = tmtypes.GetObjectRanges
+	})
+	data := make([]byte, 12<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	ctx := context.Background()
+	if _, err := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+		Bucket: aws.String("data-bucket"), Key: aws.String("work/big.bin"), Body: bytes.NewReader(data),
+	}); err != nil {
+		t.Fatalf("UploadObject: %v", err)
+	}
+	var got writerAt
+	if _, err := tm.DownloadObject(ctx, &transfermanager.DownloadObjectInput{
+		Bucket: aws.String("data-bucket"), Key: aws.String("work/big.bin"), WriterAt: &got,
+	}); err != nil {
+		t.Fatalf("DownloadObject: %v", err)
+	}
+	if !bytes.Equal(got.buf, data) {
+		t.Fatalf("downloaded %d bytes, differing from the %d uploaded", len(got.buf), len(data))
+	}
+	counts := w.srv.Calls()
+	for _, api := range []string{"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "GetObject"} {
+		if counts[api] == 0 {
+			t.Errorf("no %s call", api)
+		}
+		for _, k := range w.signers(api) {
+			if !isVended(k) {
+				t.Errorf("%s signed with %s, want vended keys only", api, k)
+			}
+		}
+	}
+	if counts["UploadPart"] < 3 || counts["GetObject"] < 3 {
+		t.Errorf("UploadPart %d, GetObject %d: want the 12 MiB object in parts and ranges", counts["UploadPart"], counts["GetObject"])
+	}
+	// One WRITE and one READ credential for the whole transfer.
+	if n := w.calls("GetDataAccess"); n != 2 {
+		t.Errorf("GetDataAccess calls = %d, want 2", n)
+	}
+}
+
+// writerAt is an in-memory io.WriterAt.
+type writerAt struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (w *writerAt) WriteAt(p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if end := int(off) + len(p); end > len(w.buf) {
+		w.buf = append(w.buf, make([]byte, end-len(w.buf))...)
+	}
+	copy(w.buf[off:], p)
+	return len(p), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -108,6 +109,9 @@ type Plugin struct {
 	inFlight sync.WaitGroup
 
 	idMemo identityMemo
+
+	// fetching counts cold-path resolutions running now.
+	fetching atomic.Int64
 
 	counters counters
 }

@@ -120,7 +120,7 @@ func (pr *provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 		return aws.Credentials{}, err
 	}
 	p := pr.plugin
-	creds, err := p.credentialsFor(ctx, base, pr.base, *req, pr.region)
+	creds, err := p.credentialsFor(ctx, base, *req, pr.region)
 	if err == nil {
 		return creds, nil
 	}
@@ -155,7 +155,7 @@ func (p *Plugin) Credentials(ctx context.Context, target string, perm Permission
 	if err != nil {
 		return aws.Credentials{}, &Error{Target: req.Target, Bucket: req.Bucket, Permission: perm, Err: fmt.Errorf("retrieving the caller's credentials: %w", err)}
 	}
-	creds, err := p.credentialsFor(ctx, base, p.cfg.Credentials, req, p.cfg.Region)
+	creds, err := p.credentialsFor(ctx, base, req, p.cfg.Region)
 	if err != nil {
 		if isAccessDenied(err) {
 			p.counters.denied.Add(1)

@@ -17,17 +17,40 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"golang.org/x/sync/singleflight"
 )
 
-// refreshTimeout bounds one background refresh.
-const refreshTimeout = 30 * time.Second
+// fetchTimeout bounds one cold-path resolution or background refresh,
+// which no single caller's context bounds.
+const fetchTimeout = 30 * time.Second
+
+// maxFlightRounds bounds how often one request waits for another's
+// GetDataAccess before fetching for itself.
+const maxFlightRounds = 4
+
+// flightResult is what one cold-path flight found, and for which target.
+type flightResult struct {
+	entry  *credEntry
+	target string
+}
 
 // credentialsFor resolves the Access Grants credentials for one request
 // made with the base credentials: from the cache, else through the six
 // steps of plugin.md, each cached and each deduplicated in flight.
-func (p *Plugin) credentialsFor(ctx context.Context, base aws.Credentials, baseProvider aws.CredentialsProvider, req Request, clientRegion string) (aws.Credentials, error) {
+//
+// Concurrent misses that one grant will answer make one GetDataAccess
+// call: one miss per identity, permission and bucket (with PrivilegeMinimal,
+// per target) is in flight, and the others wait for it and look again,
+// since the grant it finds often covers their targets too. Every caller
+// waits only as long as its own context allows; the flight goes on for
+// the others, and its result is cached.
+func (p *Plugin) credentialsFor(ctx context.Context, base aws.Credentials, req Request, clientRegion string) (aws.Credentials, error) {
 	id := p.idMemo.fingerprint(base)
-	for {
+	key := flightKey("creds", id, string(req.Permission), req.Bucket)
+	if p.opts.Privilege == PrivilegeMinimal {
+		key = flightKey("creds", id, string(req.Permission), req.Target)
+	}
+	for round := 0; ; round++ {
 		now := p.now()
 		if e := p.creds.lookup(id, req.Permission, req.Target, now); e != nil {
 			p.counters.cacheHits.Add(1)
@@ -42,31 +65,32 @@ func (p *Plugin) credentialsFor(ctx context.Context, base aws.Credentials, baseP
 			return aws.Credentials{}, err
 		}
 		p.counters.cacheMisses.Add(1)
-		// One miss per identity, permission and bucket (or, with Minimal,
-		// target) is in flight: the others wait for it and look again, since
-		// the grant it finds often covers their targets too.
-		key := flightKey("creds", id, string(req.Permission), req.Bucket)
-		if p.opts.Privilege == PrivilegeMinimal {
-			key = flightKey("creds", id, string(req.Permission), req.Target)
+		flight := key
+		if round >= maxFlightRounds {
+			flight = flightKey("creds", id, string(req.Permission), req.Target)
 		}
-		var mine bool
-		v, err, _ := p.flight.Do(key, func() (any, error) {
-			mine = true
-			return p.fetch(ctx, id, base, req, clientRegion)
+		ch := p.flight.DoChan(flight, func() (any, error) {
+			e, err := p.fetch(ctx, id, base, req, clientRegion)
+			return flightResult{entry: e, target: req.Target}, err
 		})
-		if mine {
-			if err != nil {
-				return aws.Credentials{}, err
-			}
-			p.counters.granted.Add(1)
-			return v.(*credEntry).credentials, nil
-		}
-		if ctx.Err() != nil {
+		var res singleflight.Result
+		select {
+		case res = <-ch:
+		case <-ctx.Done():
 			return aws.Credentials{}, ctx.Err()
 		}
-		if err != nil && !isAccessDenied(err) {
-			// Another request's failure (throttling, network) is ours too.
-			return aws.Credentials{}, err
+		fr, _ := res.Val.(flightResult)
+		if res.Err != nil {
+			if fr.target == req.Target || !isAccessDenied(res.Err) {
+				// Our own failure, or one (throttling, network) that is
+				// everyone's.
+				return aws.Credentials{}, res.Err
+			}
+			continue // another target was denied; ours may not be
+		}
+		if e := fr.entry; e != nil && e.perm.Satisfies(req.Permission) && scopeCovers(e.scope, req.Target) && e.life.usableAt(p.now()) {
+			p.counters.granted.Add(1)
+			return e.credentials, nil
 		}
 	}
 }
@@ -76,8 +100,10 @@ func (p *Plugin) fetch(ctx context.Context, id string, base aws.Credentials, req
 	// The result is shared with other waiters: a caller that gives up must
 	// not cancel their fetch. Values (logger, tracing) are kept.
 	ctx = context.WithoutCancel(ctx)
-	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
+	p.fetching.Add(1)
+	defer p.fetching.Add(-1)
 
 	account, err := p.callerAccount(ctx, id, base)
 	if err != nil {
@@ -172,7 +198,7 @@ func (p *Plugin) refreshAhead(e *credEntry, id string, base aws.Credentials, req
 	p.inFlight.Add(1)
 	go func() {
 		defer p.inFlight.Done()
-		ctx, cancel := context.WithTimeout(p.ctx, refreshTimeout)
+		ctx, cancel := context.WithTimeout(p.ctx, fetchTimeout)
 		defer cancel()
 		targetType := ""
 		if !strings.HasSuffix(e.scope, "*") {

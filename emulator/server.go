@@ -63,6 +63,36 @@ type Server struct {
 	state   *stateFile // nil without a data directory
 	acls    objectACLs
 	nextID  atomic.Uint64
+	conns   connTracker
+}
+
+// connTracker remembers the connections that have not carried a request
+// yet.
+type connTracker struct {
+	mu     sync.Mutex
+	unused map[net.Conn]bool
+}
+
+func (t *connTracker) track(c net.Conn, state http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if state == http.StateNew {
+		if t.unused == nil {
+			t.unused = map[net.Conn]bool{}
+		}
+		t.unused[c] = true
+	} else {
+		delete(t.unused, c)
+	}
+}
+
+func (t *connTracker) closeUnused() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.unused {
+		c.Close()
+	}
+	t.unused = nil
 }
 
 // Option configures a server started by NewServer or Start.
@@ -147,6 +177,7 @@ func Start(cfg *Config, addr string, opts ...Option) (*Server, error) {
 	s.URL = scheme + "://" + ln.Addr().String()
 	s.http = &http.Server{
 		Handler:           s,
+		ConnState:         s.conns.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -213,6 +244,9 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Connections that clients opened but have not sent a request on would
+	// hold Shutdown for seconds; nothing is lost by closing them.
+	s.conns.closeUnused()
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		err = s.http.Close()

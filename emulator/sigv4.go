@@ -130,8 +130,9 @@ type verifyOptions struct {
 	// the zero value means Wall.
 	Now time.Time
 	// EscapePath selects the canonical URI: true, the raw path URI-encoded
-	// once more (the SDKs do this for every service but S3); false, the raw
-	// path as sent (S3's rule, the SDKs' DisableURIPathEscaping).
+	// once more (the SDKs' default); false, the raw path as sent (the SDKs'
+	// DisableURIPathEscaping, which S3 and, through the disableDoubleEncoding
+	// of its endpoint rules, S3 Control use).
 	EscapePath bool
 	// Keys, when set, remembers signing keys across verifications, which
 	// saves four of the six HMACs of each; nil derives every key afresh.
