@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3control"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -110,6 +111,9 @@ type Plugin struct {
 
 	idMemo identityMemo
 
+	// mw is the Initialize middleware, made once rather than per request.
+	mw middleware.InitializeMiddleware
+
 	// fetching counts cold-path resolutions running now.
 	fetching atomic.Int64
 
@@ -155,6 +159,7 @@ func New(cfg aws.Config, optFns ...func(*Options)) (*Plugin, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 	}
+	p.mw = middleware.InitializeMiddlewareFunc(middlewareID, p.initialize)
 	p.sts = sts.NewFromConfig(cfg, p.ownCallOptions)
 	p.headS3 = s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if o.Region == "" {

@@ -54,7 +54,7 @@ func (p *Plugin) addMiddleware(stack *middleware.Stack) error {
 	if _, ok := stack.Initialize.Get(middlewareID); ok {
 		return nil
 	}
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc(middlewareID, p.initialize), middleware.After)
+	return stack.Initialize.Add(p.mw, middleware.After)
 }
 
 // initialize maps the operation and its input to a Request, and leaves it

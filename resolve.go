@@ -25,8 +25,11 @@ import (
 const fetchTimeout = 30 * time.Second
 
 // maxFlightRounds bounds how often one request waits for another's
-// GetDataAccess before fetching for itself.
-const maxFlightRounds = 4
+// GetDataAccess before fetching for itself. Each round serves at least its
+// leader, so a request waits at most as many rounds as there are requests
+// for other grants of the same bucket waiting with it; the bound is a
+// safety valve against starvation, not a limit met in practice.
+const maxFlightRounds = 64
 
 // flightResult is what one cold-path flight found, and for which target.
 type flightResult struct {

@@ -18,10 +18,12 @@ const sweepEvery = 4096
 // framing removed. The caller is returned with some errors too (an expired
 // key), so that the request log can name the key.
 func (s *Server) authenticate(r *http.Request, body []byte, fc face) (*caller, string, []byte, error) {
+	// Every face signs its raw path as sent: S3's SDKs disable double
+	// encoding, and so do S3 Control's endpoint rules.
 	info, payload, _, err := verifySigV4(r, body, s.iam.lookup, verifyOptions{
-		Wall:       time.Now(),
-		Now:        s.now(),
-		EscapePath: fc == faceControl,
+		Wall: time.Now(),
+		Now:  s.now(),
+		Keys: s.sigKeys,
 	})
 	if err != nil {
 		return nil, "", nil, err

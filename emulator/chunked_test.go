@@ -432,21 +432,47 @@ func TestChunkedRejects(t *testing.T) {
 // *apiError failures, a payload no longer than the body), and checks that
 // any payload framed at any chunk size decodes to itself.
 func FuzzChunkedDecode(f *testing.F) {
+	// Small bodies signed for the fuzz target's chunkSigner, so that the
+	// fuzzer starts past the signature checks. (The 66 KiB AWS examples
+	// would slow it down; TestChunkedAWSExamples covers them.)
+	const seedSig = "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e"
+	seed, _ := hex.DecodeString(seedSig)
+	signed := testChunker{creds: aws.Credentials{AccessKeyID: exampleKeyID, SecretAccessKey: exampleSecret}, at: exampleTime, seed: seed}
+	hello := []byte("hello, world")
+	crc := [2]string{"x-amz-checksum-crc32", checksumOf("crc32", hello)}
+	crcc := [2]string{"x-amz-checksum-crc32c", checksumOf("crc32c", hello)}
+	withTrailer := signed
+	withTrailer.trailer = [][2]string{crc, crcc}
+	key := deriveSigningKey(exampleSecret, "20130524", "us-east-1", "s3")
+	cs := chunkSigner{key: key, amzDate: "20130524T000000Z", scope: "20130524/us-east-1/s3/aws4_request", seed: seedSig}
+	trailerHeader := http.Header{"X-Amz-Trailer": {"x-amz-checksum-crc32, x-amz-checksum-crc32c"}}
+	for i, s := range []struct {
+		body []byte
+		mode string
+		h    http.Header
+	}{
+		{signed.frame(f, hello, 5), streamingSignedPayload, http.Header{}},
+		{withTrailer.frame(f, hello, 4), streamingSignedPayloadTrailer, trailerHeader},
+	} {
+		if got, _, err := decodeAWSChunked(s.body, s.mode, s.h, &cs); err != nil || !bytes.Equal(got, hello) {
+			f.Fatalf("seed %d: %v", i, err)
+		}
+		f.Add(s.body, uint8(1+i), uint16(5))
+	}
+	f.Add(testChunker{trailer: [][2]string{crc}}.frame(f, hello, 3), uint8(0), uint16(3))
 	f.Add([]byte("5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n"), uint8(0), uint16(3))
-	f.Add(chunkedVectorBody(), uint8(1), uint16(8192))
-	f.Add(trailerVectorBody(""), uint8(2), uint16(1))
-	f.Add(trailerVectorBody("\r\n"), uint8(2), uint16(100))
 	f.Add([]byte("0;chunk-signature=\r\n\r\n\r\n"), uint8(1), uint16(0))
 	f.Add([]byte("ffffffffffffffffffffffffff\r\n"), uint8(0), uint16(0))
 	modes := []string{streamingUnsignedPayloadTrailer, streamingSignedPayload, streamingSignedPayloadTrailer}
-	key := deriveSigningKey(exampleSecret, "20130524", "us-east-1", "s3")
 	f.Fuzz(func(t *testing.T, body []byte, modeIndex uint8, chunkSize uint16) {
+		if len(body) > 16<<10 {
+			// Framing bugs show on small bodies; large ones only slow the
+			// fuzzer (and its minimizer) down.
+			t.Skip()
+		}
 		mode := modes[int(modeIndex)%len(modes)]
-		h := http.Header{"X-Amz-Trailer": {"x-amz-checksum-crc32, x-amz-checksum-crc32c"}}
-		cs := &chunkSigner{key: key, amzDate: "20130524T000000Z", scope: "20130524/us-east-1/s3/aws4_request",
-			seed: "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e"}
-		for _, hdr := range []http.Header{h, {}} {
-			payload, _, err := decodeAWSChunked(body, mode, hdr, cs)
+		for _, hdr := range []http.Header{trailerHeader, {}} {
+			payload, _, err := decodeAWSChunked(body, mode, hdr, &cs)
 			if err != nil {
 				if _, ok := err.(*apiError); !ok {
 					t.Fatalf("error %T %v", err, err)

@@ -64,6 +64,7 @@ type Server struct {
 	acls    objectACLs
 	nextID  atomic.Uint64
 	conns   connTracker
+	sigKeys *sigKeyCache // derived SigV4 signing keys
 }
 
 // connTracker remembers the connections that have not carried a request
@@ -153,6 +154,7 @@ func Start(cfg *Config, addr string, opts ...Option) (*Server, error) {
 		clock:   &clock{},
 		calls:   newCallLog(),
 		faults:  &faultQueue{},
+		sigKeys: newSigKeyCache(4096),
 	}
 	if err := s.load(); err != nil {
 		return nil, err

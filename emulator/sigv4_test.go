@@ -966,6 +966,33 @@ func TestVerifySigV4STSClient(t *testing.T) {
 	}
 }
 
+// fuzzHeader is the header of FuzzVerifySigV4's requests, besides
+// Authorization and x-amz-content-sha256.
+func fuzzHeader() http.Header {
+	return http.Header{
+		"X-Amz-Date":                   {"20130524T000000Z"},
+		"Range":                        {"bytes=0-9"},
+		"Content-Encoding":             {"aws-chunked"},
+		"X-Amz-Decoded-Content-Length": {"12"},
+		"X-Amz-Trailer":                {"x-amz-checksum-crc32"},
+	}
+}
+
+// fuzzRequest builds the server-side request of FuzzVerifySigV4.
+func fuzzRequest(auth, rawQuery, path, contentSHA string, body []byte) *http.Request {
+	h := fuzzHeader()
+	h.Set("Authorization", auth)
+	h.Set("X-Amz-Content-Sha256", contentSHA)
+	return &http.Request{
+		Method:        "GET",
+		URL:           &url.URL{Path: path, RawQuery: rawQuery},
+		RequestURI:    path + "?" + rawQuery,
+		Host:          "s3.amazonaws.com",
+		Header:        h,
+		ContentLength: int64(len(body)),
+	}
+}
+
 // FuzzVerifySigV4 feeds arbitrary signatures, queries, paths and bodies to
 // the verifier: it must never panic, fail only with *apiError, and never
 // echo the secret.
@@ -974,27 +1001,37 @@ func FuzzVerifySigV4(f *testing.F) {
 	f.Add(vectorAuth, "", "/test.txt", emptyHash, []byte(nil))
 	f.Add("", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404",
 		"/test.txt", "", []byte(nil))
-	f.Add(chunkedVectorAuth, "", "/examplebucket/chunkObject.txt", streamingSignedPayload, chunkedVectorBody())
 	f.Add("AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=;;, Signature=", "a=%zz&&;=", "http://x", "UNSIGNED-PAYLOAD", []byte("x"))
 	f.Add(vectorAuth, "X-Amz-Signature=1", "*", streamingUnsignedPayloadTrailer, []byte("0\r\n\r\n"))
-	f.Fuzz(func(t *testing.T, auth, rawQuery, path, contentSHA string, body []byte) {
-		r := &http.Request{
-			Method:     "GET",
-			URL:        &url.URL{Path: path, RawQuery: rawQuery},
-			RequestURI: path + "?" + rawQuery,
-			Host:       "s3.amazonaws.com",
-			Header: http.Header{
-				"Authorization":                {auth},
-				"X-Amz-Date":                   {"20130524T000000Z"},
-				"X-Amz-Content-Sha256":         {contentSHA},
-				"Range":                        {"bytes=0-9"},
-				"Content-Encoding":             {"aws-chunked"},
-				"Content-Length":               {"66824"},
-				"X-Amz-Decoded-Content-Length": {"66560"},
-				"X-Amz-Storage-Class":          {"REDUCED_REDUNDANCY"},
-			},
-			ContentLength: int64(len(body)),
+	// Valid streaming requests, signed for fuzzHeader, so that the fuzzer
+	// reaches the aws-chunked decoder.
+	hello := []byte("hello, world")
+	for _, mode := range []string{streamingSignedPayloadTrailer, streamingUnsignedPayloadTrailer} {
+		req, err := http.NewRequest("GET", "https://s3.amazonaws.com/b/k?uploads", nil)
+		if err != nil {
+			f.Fatal(err)
 		}
+		req.Header = fuzzHeader()
+		req.Header.Set("X-Amz-Content-Sha256", mode)
+		creds := aws.Credentials{AccessKeyID: exampleKeyID, SecretAccessKey: exampleSecret}
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, mode, "s3", "us-east-1", exampleTime,
+			func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }); err != nil {
+			f.Fatal(err)
+		}
+		auth := req.Header.Get("Authorization")
+		c := testChunker{creds: creds, at: exampleTime, trailer: [][2]string{{"x-amz-checksum-crc32", checksumOf("crc32", hello)}}}
+		if mode != streamingUnsignedPayloadTrailer {
+			c.seed, _ = hex.DecodeString(auth[strings.Index(auth, "Signature=")+len("Signature="):])
+		}
+		body := c.frame(f, hello, 5)
+		if _, payload, _, err := verifySigV4(fuzzRequest(auth, "uploads", "/b/k", mode, body), body, exampleLookup,
+			verifyOptions{Wall: exampleTime}); err != nil || !bytes.Equal(payload, hello) {
+			f.Fatalf("%s seed: %v", mode, err)
+		}
+		f.Add(auth, "uploads", "/b/k", mode, body)
+	}
+	f.Fuzz(func(t *testing.T, auth, rawQuery, path, contentSHA string, body []byte) {
+		r := fuzzRequest(auth, rawQuery, path, contentSHA, body)
 		for _, opt := range []verifyOptions{{Wall: exampleTime, Now: exampleTime}, {Wall: exampleTime, EscapePath: true}} {
 			info, payload, _, err := verifySigV4(r, body, exampleLookup, opt)
 			if err != nil {
