@@ -12,7 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3control"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
-	"github.com/aws/smithy-go/middleware"
+	"github.com/aws/smithy-go/metrics"
+	"github.com/aws/smithy-go/tracing"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -76,9 +77,23 @@ type Options struct {
 	// owners are cached. Default 1 hour.
 	MetadataTTL time.Duration
 
-	// Logger receives one debug line per resolution decision. Default
-	// cfg.Logger; nothing is logged when both are nil.
+	// Logger receives one line per resolution decision, classified
+	// logging.Debug, never with a secret. Default: cfg.Logger, but only
+	// when cfg.ClientLogMode asks the SDK to log something, since
+	// config.LoadDefaultConfig always sets a logger that writes to stderr.
 	Logger logging.Logger
+
+	// MeterProvider receives the plugin's metrics (see the README for
+	// every instrument). aws.Config carries none: by default each
+	// registered client's own s3.Options.MeterProvider is used for its
+	// requests, and the no-op provider for Credentials. Plug in the SDK's
+	// OpenTelemetry adapter here or on the S3 client.
+	MeterProvider metrics.MeterProvider
+
+	// TracerProvider receives a span around each request's Access Grants
+	// resolution, whose children are the control-plane calls. Default as
+	// for MeterProvider, from each registered client.
+	TracerProvider tracing.TracerProvider
 }
 
 // Plugin signs the requests of aws-sdk-go-v2 S3 clients with S3 Access
@@ -111,8 +126,9 @@ type Plugin struct {
 
 	idMemo identityMemo
 
-	// mw is the Initialize middleware, made once rather than per request.
-	mw middleware.InitializeMiddleware
+	// tel is the telemetry of Options' providers (no-op by default), for
+	// Credentials and for clients without providers of their own.
+	tel *telemetry
 
 	// fetching counts cold-path resolutions running now.
 	fetching atomic.Int64
@@ -159,7 +175,7 @@ func New(cfg aws.Config, optFns ...func(*Options)) (*Plugin, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 	}
-	p.mw = middleware.InitializeMiddlewareFunc(middlewareID, p.initialize)
+	p.tel = newTelemetry(o.MeterProvider, o.TracerProvider)
 	p.sts = sts.NewFromConfig(cfg, p.ownCallOptions)
 	p.headS3 = s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if o.Region == "" {
@@ -206,7 +222,7 @@ func (o *Options) setDefaults(cfg aws.Config) error {
 	case o.MetadataTTL < 0:
 		return fmt.Errorf("s3 access grants: Options.MetadataTTL %v is negative", o.MetadataTTL)
 	}
-	if o.Logger == nil {
+	if o.Logger == nil && cfg.ClientLogMode != 0 {
 		o.Logger = cfg.Logger
 	}
 	return nil

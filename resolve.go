@@ -39,7 +39,9 @@ type flightResult struct {
 
 // credentialsFor resolves the Access Grants credentials for one request
 // made with the base credentials: from the cache, else through the six
-// steps of plugin.md, each cached and each deduplicated in flight.
+// steps of plugin.md, each cached and each deduplicated in flight. It
+// returns the request's outcome: cached, granted or denied, or failed with
+// an error.
 //
 // Concurrent misses that one grant will answer make one GetDataAccess
 // call: one miss per identity, permission and bucket (with PrivilegeMinimal,
@@ -47,7 +49,7 @@ type flightResult struct {
 // since the grant it finds often covers their targets too. Every caller
 // waits only as long as its own context allows; the flight goes on for
 // the others, and its result is cached.
-func (p *Plugin) credentialsFor(ctx context.Context, base aws.Credentials, req Request, clientRegion string) (aws.Credentials, error) {
+func (p *Plugin) credentialsFor(ctx context.Context, tel *telemetry, base aws.Credentials, req Request, clientRegion string) (aws.Credentials, string, error) {
 	id := p.idMemo.fingerprint(base)
 	key := flightKey("creds", id, string(req.Permission), req.Bucket)
 	if p.opts.Privilege == PrivilegeMinimal {
@@ -57,75 +59,83 @@ func (p *Plugin) credentialsFor(ctx context.Context, base aws.Credentials, req R
 		now := p.now()
 		if e := p.creds.lookup(id, req.Permission, req.Target, now); e != nil {
 			p.counters.cacheHits.Add(1)
-			p.counters.cached.Add(1)
+			tel.lookup(ctx, "hit")
 			if e.state(now) == credStale && e.tryStartRefresh() {
-				p.refreshAhead(e, id, base, req, clientRegion)
+				p.refreshAhead(ctx, tel, e, id, base, req, clientRegion)
 			}
-			return e.credentials, nil
+			if p.opts.Logger != nil { // spare the hot path the boxing of arguments
+				p.logf(ctx, "%s %s (%s): cached credentials for %s", req.Operation, req.Target, req.Permission, e.scope)
+			}
+			return e.credentials, outcomeCached, nil
 		}
 		if err, ok := p.denied.get(deniedKey{id, req.Permission, req.Target}, now); ok {
 			p.counters.deniedHits.Add(1)
-			return aws.Credentials{}, err
+			tel.lookup(ctx, "denied")
+			p.logf(ctx, "%s %s (%s): denied (remembered)", req.Operation, req.Target, req.Permission)
+			return aws.Credentials{}, outcomeDenied, err
 		}
 		p.counters.cacheMisses.Add(1)
+		tel.lookup(ctx, "miss")
 		flight := key
 		if round >= maxFlightRounds {
 			flight = flightKey("creds", id, string(req.Permission), req.Target)
 		}
 		ch := p.flight.DoChan(flight, func() (any, error) {
-			e, err := p.fetch(ctx, id, base, req, clientRegion)
+			e, err := p.fetch(ctx, tel, id, base, req, clientRegion)
 			return flightResult{entry: e, target: req.Target}, err
 		})
 		var res singleflight.Result
 		select {
 		case res = <-ch:
 		case <-ctx.Done():
-			return aws.Credentials{}, ctx.Err()
+			return aws.Credentials{}, outcomeFailed, ctx.Err()
 		}
 		fr, _ := res.Val.(flightResult)
 		if res.Err != nil {
 			if fr.target == req.Target || !isAccessDenied(res.Err) {
 				// Our own failure, or one (throttling, network) that is
 				// everyone's.
-				return aws.Credentials{}, res.Err
+				if isAccessDenied(res.Err) {
+					return aws.Credentials{}, outcomeDenied, res.Err
+				}
+				return aws.Credentials{}, outcomeFailed, res.Err
 			}
 			continue // another target was denied; ours may not be
 		}
 		if e := fr.entry; e != nil && e.perm.Satisfies(req.Permission) && scopeCovers(e.scope, req.Target) && e.life.usableAt(p.now()) {
-			p.counters.granted.Add(1)
-			return e.credentials, nil
+			return e.credentials, outcomeGranted, nil
 		}
 	}
 }
 
 // fetch runs the cold path for one request and caches its result.
-func (p *Plugin) fetch(ctx context.Context, id string, base aws.Credentials, req Request, clientRegion string) (*credEntry, error) {
+func (p *Plugin) fetch(ctx context.Context, tel *telemetry, id string, base aws.Credentials, req Request, clientRegion string) (*credEntry, error) {
 	// The result is shared with other waiters: a caller that gives up must
-	// not cancel their fetch. Values (logger, tracing) are kept.
+	// not cancel their fetch. Values (logger, span) are kept.
 	ctx = context.WithoutCancel(ctx)
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	p.fetching.Add(1)
 	defer p.fetching.Add(-1)
 
-	account, err := p.callerAccount(ctx, id, base)
+	account, err := p.callerAccount(ctx, tel, id, base)
 	if err != nil {
 		return nil, err
 	}
 	region := clientRegion
 	if !p.opts.DisableCrossRegion {
-		if region, err = p.bucketRegion(ctx, req.Bucket, base); err != nil {
+		if region, err = p.bucketRegion(ctx, tel, req.Bucket, base); err != nil {
 			return nil, err
 		}
 	}
 	if region == "" {
 		region = p.cfg.Region
 	}
-	owner, err := p.instanceOwner(ctx, account, region, req, base)
+	owner, err := p.instanceOwner(ctx, tel, account, region, req, base)
 	if err != nil {
 		return nil, err
 	}
-	e, err := p.getDataAccess(ctx, id, owner, region, req.Permission, req.Target, req.TargetType, base)
+	e, err := p.getDataAccess(ctx, tel, id, owner, region, req.Permission, req.Target, req.TargetType, base)
 	if err != nil {
 		if isAccessDenied(err) {
 			p.denied.set(deniedKey{id, req.Permission, req.Target}, err, p.opts.DeniedTTL, p.now())
@@ -133,13 +143,14 @@ func (p *Plugin) fetch(ctx context.Context, id string, base aws.Credentials, req
 		p.logf(ctx, "%s %s (%s): GetDataAccess failed: %v", req.Operation, req.Target, req.Permission, err)
 		return nil, err
 	}
-	p.logf(ctx, "%s %s (%s): granted, scope %s, expires %s", req.Operation, req.Target, req.Permission, e.scope, e.credentials.Expires.UTC().Format(time.RFC3339))
+	p.logf(ctx, "%s %s (%s): granted by %s in account %s, expiring %s", req.Operation, req.Target, req.Permission,
+		e.scope, owner, e.credentials.Expires.UTC().Format(time.RFC3339))
 	return e, nil
 }
 
-// getDataAccess calls GetDataAccess as the caller and caches the result
-// under the matched scope.
-func (p *Plugin) getDataAccess(ctx context.Context, id, owner, region string, perm Permission, target, targetType string, base aws.Credentials) (*credEntry, error) {
+// getDataAccess is step 5: GetDataAccess as the caller, whose result is
+// cached under the matched scope.
+func (p *Plugin) getDataAccess(ctx context.Context, tel *telemetry, id, owner, region string, perm Permission, target, targetType string, base aws.Credentials) (*credEntry, error) {
 	in := &s3control.GetDataAccessInput{
 		AccountId:  aws.String(owner),
 		Target:     aws.String(target),
@@ -154,7 +165,9 @@ func (p *Plugin) getDataAccess(ctx context.Context, id, owner, region string, pe
 	}
 	p.counters.getDataAccess.Add(1)
 	obtained := p.now()
-	out, err := p.control(region).GetDataAccess(ctx, in, withCredentials(base))
+	start := time.Now()
+	out, err := p.control(region).GetDataAccess(ctx, in, controlOptions(tel, base))
+	tel.call(ctx, "GetDataAccess", time.Since(start), err)
 	if err != nil {
 		return nil, err
 	}
@@ -180,9 +193,13 @@ func (p *Plugin) getDataAccess(ctx context.Context, id, owner, region string, pe
 	if targetType == targetTypeObject && scope == target && strings.HasSuffix(scope, "*") {
 		// Credentials for one object whose key ends in "*" would read as a
 		// prefix scope in the cache; use them for this request only.
-		return &credEntry{credentials: creds, scope: scope, perm: perm, obtained: obtained}, nil
+		return &credEntry{credentials: creds, scope: scope, perm: perm, obtained: obtained, life: newCredLifetime(creds, obtained)}, nil
 	}
+	evicted := p.creds.evicted()
 	e, err := p.creds.store(id, perm, scope, creds, obtained)
+	if n := p.creds.evicted() - evicted; n > 0 {
+		tel.add(ctx, tel.evictions, int64(n))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -192,23 +209,27 @@ func (p *Plugin) getDataAccess(ctx context.Context, id, owner, region string, pe
 // refreshAhead fetches new credentials for a stale entry in the
 // background; the entry keeps serving meanwhile. A failed refresh leaves it
 // in place, to be retried by the next request.
-func (p *Plugin) refreshAhead(e *credEntry, id string, base aws.Credentials, req Request, clientRegion string) {
+func (p *Plugin) refreshAhead(ctx context.Context, tel *telemetry, e *credEntry, id string, base aws.Credentials, req Request, clientRegion string) {
 	if p.ctx.Err() != nil {
 		e.endRefresh()
 		return
 	}
 	p.counters.refreshes.Add(1)
 	p.inFlight.Add(1)
+	// The refresh outlives the request: it keeps the request's values
+	// (its span, so the refresh's calls show under it) but not its
+	// deadline, and stops when the plugin closes.
+	rctx, cancel := context.WithTimeout(mergeCancel(context.WithoutCancel(ctx), p.ctx), fetchTimeout)
 	go func() {
 		defer p.inFlight.Done()
-		ctx, cancel := context.WithTimeout(p.ctx, fetchTimeout)
 		defer cancel()
 		targetType := ""
 		if !strings.HasSuffix(e.scope, "*") {
 			targetType = targetTypeObject
 		}
 		refresh := Request{Operation: req.Operation, Bucket: req.Bucket, Target: e.scope, Permission: e.perm, TargetType: targetType}
-		fresh, err := p.fetch(ctx, id, base, refresh, clientRegion)
+		fresh, err := p.fetch(rctx, tel, id, base, refresh, clientRegion)
+		tel.refresh(rctx, err)
 		if err != nil {
 			p.counters.refreshFailures.Add(1)
 			e.endRefresh()
@@ -220,8 +241,15 @@ func (p *Plugin) refreshAhead(e *credEntry, id string, base aws.Credentials, req
 	}()
 }
 
+// mergeCancel returns ctx, canceled also when stop is.
+func mergeCancel(ctx, stop context.Context) context.Context {
+	ctx, cancel := context.WithCancelCause(ctx)
+	context.AfterFunc(stop, func() { cancel(context.Cause(stop)) })
+	return ctx
+}
+
 // callerAccount is step 2: the account of the caller's credentials.
-func (p *Plugin) callerAccount(ctx context.Context, id string, base aws.Credentials) (string, error) {
+func (p *Plugin) callerAccount(ctx context.Context, tel *telemetry, id string, base aws.Credentials) (string, error) {
 	if base.AccountID != "" {
 		return base.AccountID, nil
 	}
@@ -230,9 +258,12 @@ func (p *Plugin) callerAccount(ctx context.Context, id string, base aws.Credenti
 	}
 	return cached(p, p.accounts, id, flightKey("account", id), func() (string, error) {
 		p.counters.callerIdentity.Add(1)
+		start := time.Now()
 		out, err := p.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(o *sts.Options) {
 			o.Credentials = staticProvider(base)
+			o.MeterProvider, o.TracerProvider = tel.mp, tel.tp
 		})
+		tel.call(ctx, "GetCallerIdentity", time.Since(start), err)
 		if err != nil {
 			return "", fmt.Errorf("finding the caller's account: %w", err)
 		}
@@ -245,16 +276,24 @@ func (p *Plugin) callerAccount(ctx context.Context, id string, base aws.Credenti
 
 // bucketRegion is step 3: the bucket's Region, from HeadBucket's
 // x-amz-bucket-region header, which S3 sends on 200, 301 and 403 alike.
-func (p *Plugin) bucketRegion(ctx context.Context, bucket string, base aws.Credentials) (string, error) {
+func (p *Plugin) bucketRegion(ctx context.Context, tel *telemetry, bucket string, base aws.Credentials) (string, error) {
 	return cached(p, p.regions, bucket, flightKey("region", bucket), func() (string, error) {
 		p.counters.headBucket.Add(1)
+		start := time.Now()
 		out, err := p.headS3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) {
 			o.Credentials = staticProvider(base)
+			o.MeterProvider, o.TracerProvider = tel.mp, tel.tp
 		})
-		if err == nil && aws.ToString(out.BucketRegion) != "" {
-			return *out.BucketRegion, nil
+		region := regionFromError(err)
+		if err == nil {
+			region = aws.ToString(out.BucketRegion)
 		}
-		if region := regionFromError(err); region != "" {
+		// A 301 or 403 that names the Region is an answer, not a failure.
+		if region != "" {
+			err = nil
+		}
+		tel.call(ctx, "HeadBucket", time.Since(start), err)
+		if region != "" {
 			return region, nil
 		}
 		if err == nil {
@@ -266,14 +305,16 @@ func (p *Plugin) bucketRegion(ctx context.Context, bucket string, base aws.Crede
 
 // instanceOwner is step 4: the account whose Access Grants instance holds
 // the bucket's locations, from GetAccessGrantsInstanceForPrefix.
-func (p *Plugin) instanceOwner(ctx context.Context, account, region string, req Request, base aws.Credentials) (string, error) {
+func (p *Plugin) instanceOwner(ctx context.Context, tel *telemetry, account, region string, req Request, base aws.Credentials) (string, error) {
 	key := ownerKey{account, req.Bucket}
 	return cached(p, p.owners, key, flightKey("owner", account, req.Bucket), func() (string, error) {
 		p.counters.instanceForPrefix.Add(1)
+		start := time.Now()
 		out, err := p.control(region).GetAccessGrantsInstanceForPrefix(ctx, &s3control.GetAccessGrantsInstanceForPrefixInput{
 			AccountId: aws.String(account),
 			S3Prefix:  aws.String(req.Target),
-		}, withCredentials(base))
+		}, controlOptions(tel, base))
+		tel.call(ctx, "GetAccessGrantsInstanceForPrefix", time.Since(start), err)
 		if err != nil {
 			return "", fmt.Errorf("finding the Access Grants instance for %s: %w", req.Target, err)
 		}
@@ -326,9 +367,13 @@ func staticProvider(c aws.Credentials) aws.CredentialsProvider {
 	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })
 }
 
-// withCredentials signs one S3 Control call with the caller's credentials.
-func withCredentials(c aws.Credentials) func(*s3control.Options) {
-	return func(o *s3control.Options) { o.Credentials = staticProvider(c) }
+// controlOptions signs one S3 Control call with the caller's credentials
+// and reports it to the request's meter and tracer providers.
+func controlOptions(tel *telemetry, c aws.Credentials) func(*s3control.Options) {
+	return func(o *s3control.Options) {
+		o.Credentials = staticProvider(c)
+		o.MeterProvider, o.TracerProvider = tel.mp, tel.tp
+	}
 }
 
 // regionFromError reads x-amz-bucket-region from a failed HeadBucket's
