@@ -78,7 +78,7 @@ type telemetry struct {
 	tracer  tracing.Tracer
 
 	requests, lookups, evictions, refreshes, calls, errs metrics.Int64Counter
-	duration                                              metrics.Float64Histogram
+	duration                                             metrics.Float64Histogram
 }
 
 // isNop reports whether both providers are absent or the no-op ones.
