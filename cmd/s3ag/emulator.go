@@ -18,8 +18,13 @@ func (a *app) emulatorCommand() *cobra.Command {
 		Long: `Serve the emulator: STS, S3 Control (Access Grants) and S3 on one endpoint,
 with real SigV4 checking and grant scopes enforced. Without --config it has one
 account (111122223333), an admin principal allowed everything and one bucket.
-It stops on SIGINT or SIGTERM.`,
-		Args: cobra.NoArgs,
+It prints the endpoint, the principals' keys and the export lines that point
+the AWS SDKs, the AWS CLI and s3ag at it. It stops on SIGINT or SIGTERM.
+
+Example:
+
+  s3ag emulator --addr 127.0.0.1:9000 --config world.yaml --data-dir ./state`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := emulator.DefaultConfig()
 			if configPath != "" {
