@@ -132,7 +132,7 @@ func (pr *provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	}
 	p := pr.plugin
 	ctx, span := pr.tel.startSpan(ctx, req)
-	creds, outcome, err := p.credentialsFor(ctx, pr.tel, base, *req, pr.region)
+	creds, _, outcome, err := p.credentialsFor(ctx, pr.tel, base, *req, pr.region)
 	switch {
 	case err == nil:
 	case p.opts.FallbackEnabled:
@@ -153,12 +153,31 @@ func (pr *provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 // of this SDK: the CLI's credential_process helper, other tools. Failures
 // are an *Error; fallback does not apply.
 func (p *Plugin) Credentials(ctx context.Context, target string, perm Permission) (aws.Credentials, error) {
+	da, err := p.DataAccess(ctx, target, perm)
+	return da.Credentials, err
+}
+
+// DataAccess is what Plugin.DataAccess returns: Access Grants credentials
+// and the scope they cover.
+type DataAccess struct {
+	Credentials aws.Credentials
+	// Scope is the grant scope the credentials cover, GetDataAccess's
+	// MatchedGrantTarget: the whole grant with PrivilegeDefault
+	// (s3://bucket/prefix/*), the target itself with PrivilegeMinimal.
+	Scope string
+	// Permission is the permission they were vended for.
+	Permission Permission
+}
+
+// DataAccess is Credentials with the scope the credentials cover, for
+// callers that cache or show them (s3ag credentials does both).
+func (p *Plugin) DataAccess(ctx context.Context, target string, perm Permission) (DataAccess, error) {
 	req, err := requestForURI(target, perm)
 	if err != nil {
-		return aws.Credentials{}, &Error{Target: target, Permission: perm, Err: err}
+		return DataAccess{}, &Error{Target: target, Permission: perm, Err: err}
 	}
-	fail := func(err error) (aws.Credentials, error) {
-		return aws.Credentials{}, &Error{Bucket: req.Bucket, Target: req.Target, Permission: perm, Err: err}
+	fail := func(err error) (DataAccess, error) {
+		return DataAccess{}, &Error{Bucket: req.Bucket, Target: req.Target, Permission: perm, Err: err}
 	}
 	if p.cfg.Credentials == nil || aws.IsCredentialsProvider(p.cfg.Credentials, (*aws.AnonymousCredentials)(nil)) {
 		return fail(errNoCredentials)
@@ -168,13 +187,13 @@ func (p *Plugin) Credentials(ctx context.Context, target string, perm Permission
 		return fail(fmt.Errorf("retrieving the caller's credentials: %w", err))
 	}
 	ctx, span := p.tel.startSpan(ctx, &req)
-	creds, outcome, err := p.credentialsFor(ctx, p.tel, base, req, p.cfg.Region)
+	creds, scope, outcome, err := p.credentialsFor(ctx, p.tel, base, req, p.cfg.Region)
 	p.outcome(ctx, p.tel, outcome, req.Operation)
 	endSpan(span, outcome, err)
 	if err != nil {
 		return fail(err)
 	}
-	return creds, nil
+	return DataAccess{Credentials: creds, Scope: scope, Permission: perm}, nil
 }
 
 // outcome counts a request's outcome in Stats and metrics.

@@ -41,7 +41,7 @@ type flightResult struct {
 // made with the base credentials: from the cache, else through the six
 // steps of plugin.md, each cached and each deduplicated in flight. It
 // returns the request's outcome: cached, granted or denied, or failed with
-// an error.
+// an error; and the scope the credentials cover.
 //
 // Concurrent misses that one grant will answer make one GetDataAccess
 // call: one miss per identity, permission and bucket (with PrivilegeMinimal,
@@ -49,7 +49,7 @@ type flightResult struct {
 // since the grant it finds often covers their targets too. Every caller
 // waits only as long as its own context allows; the flight goes on for
 // the others, and its result is cached.
-func (p *Plugin) credentialsFor(ctx context.Context, tel *telemetry, base aws.Credentials, req Request, clientRegion string) (aws.Credentials, string, error) {
+func (p *Plugin) credentialsFor(ctx context.Context, tel *telemetry, base aws.Credentials, req Request, clientRegion string) (aws.Credentials, string, string, error) {
 	id := p.idMemo.fingerprint(base)
 	key := flightKey("creds", id, string(req.Permission), req.Bucket)
 	if p.opts.Privilege == PrivilegeMinimal {
@@ -66,13 +66,13 @@ func (p *Plugin) credentialsFor(ctx context.Context, tel *telemetry, base aws.Cr
 			if p.opts.Logger != nil { // spare the hot path the boxing of arguments
 				p.logf(ctx, "%s %s (%s): cached credentials for %s", req.Operation, req.Target, req.Permission, e.scope)
 			}
-			return e.credentials, outcomeCached, nil
+			return e.credentials, e.scope, outcomeCached, nil
 		}
 		if err, ok := p.denied.get(deniedKey{id, req.Permission, req.Target}, now); ok {
 			p.counters.deniedHits.Add(1)
 			tel.lookup(ctx, "denied")
 			p.logf(ctx, "%s %s (%s): denied (remembered)", req.Operation, req.Target, req.Permission)
-			return aws.Credentials{}, outcomeDenied, err
+			return aws.Credentials{}, "", outcomeDenied, err
 		}
 		p.counters.cacheMisses.Add(1)
 		tel.lookup(ctx, "miss")
@@ -88,7 +88,7 @@ func (p *Plugin) credentialsFor(ctx context.Context, tel *telemetry, base aws.Cr
 		select {
 		case res = <-ch:
 		case <-ctx.Done():
-			return aws.Credentials{}, outcomeFailed, ctx.Err()
+			return aws.Credentials{}, "", outcomeFailed, ctx.Err()
 		}
 		fr, _ := res.Val.(flightResult)
 		if res.Err != nil {
@@ -96,14 +96,14 @@ func (p *Plugin) credentialsFor(ctx context.Context, tel *telemetry, base aws.Cr
 				// Our own failure, or one (throttling, network) that is
 				// everyone's.
 				if isAccessDenied(res.Err) {
-					return aws.Credentials{}, outcomeDenied, res.Err
+					return aws.Credentials{}, "", outcomeDenied, res.Err
 				}
-				return aws.Credentials{}, outcomeFailed, res.Err
+				return aws.Credentials{}, "", outcomeFailed, res.Err
 			}
 			continue // another target was denied; ours may not be
 		}
-		if e := fr.entry; e != nil && e.perm.Satisfies(req.Permission) && scopeCovers(e.scope, req.Target) && e.life.usableAt(p.now()) {
-			return e.credentials, outcomeGranted, nil
+		if e := fr.entry; e != nil && e.perm.Satisfies(req.Permission) && ScopeCovers(e.scope, req.Target) && e.life.usableAt(p.now()) {
+			return e.credentials, e.scope, outcomeGranted, nil
 		}
 	}
 }
@@ -187,7 +187,7 @@ func (p *Plugin) getDataAccess(ctx context.Context, tel *telemetry, id, owner, r
 	// The matched scope serves every target it covers. Should the service
 	// name a scope that does not cover the target, cache under the target.
 	scope := aws.ToString(out.MatchedGrantTarget)
-	if !scopeCovers(scope, target) {
+	if !ScopeCovers(scope, target) {
 		scope = target
 	}
 	if targetType == targetTypeObject && scope == target && strings.HasSuffix(scope, "*") {

@@ -34,11 +34,13 @@ func requestForURI(uri string, perm Permission) (Request, error) {
 	return req, nil
 }
 
-// scopeCovers reports whether a grant scope covers a target: a scope
-// ending in * covers every target whose text, its own trailing * removed,
-// starts with the scope's text before the *; a scope without * covers only
-// the identical target.
-func scopeCovers(scope, target string) bool {
+// ScopeCovers reports whether a grant scope (a MatchedGrantTarget) covers
+// a target, as S3 Access Grants matches them: a scope ending in * covers
+// every target whose text, its own trailing * removed, starts with the
+// scope's text before the *; a scope without * covers only the identical
+// target. s3://b/p/* covers s3://b/p/x.txt and s3://b/p/sub/*; s3://b/p*
+// also covers s3://b/pq.txt.
+func ScopeCovers(scope, target string) bool {
 	if base, ok := strings.CutSuffix(scope, "*"); ok {
 		return strings.HasPrefix(strings.TrimSuffix(target, "*"), base)
 	}

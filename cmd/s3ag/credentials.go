@@ -235,14 +235,11 @@ func (a *app) cachedOrVended(ctx context.Context, cfg aws.Config, cache *diskCac
 		return vended{}, err
 	}
 	defer s.close()
-	creds, err := s.plugin.Credentials(ctx, r.target, r.perm)
+	da, err := s.plugin.DataAccess(ctx, r.target, r.perm)
 	if err != nil {
 		return vended{}, err
 	}
-	scope := s.scope.get()
-	if scope == "" || !scopeCovers(scope, r.target) {
-		scope = r.target // what was asked is what they cover, at least
-	}
+	creds, scope := da.Credentials, da.Scope
 	v := vended{creds: creds, scope: scope}
 	if cache != nil {
 		err := cache.store(&cacheEntry{

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	accessgrants "github.com/s3ag/accessgrants"
 )
 
 // The on-disk credentials cache of "s3ag credentials".
@@ -185,7 +187,7 @@ func (c *diskCache) lookup(perm, privilege, target string) *cacheEntry {
 			continue
 		}
 		e, err := c.read(f.Name())
-		if err != nil || e.Permission != perm || e.Privilege != privilege || !scopeCovers(e.Scope, target) {
+		if err != nil || e.Permission != perm || e.Privilege != privilege || !accessgrants.ScopeCovers(e.Scope, target) {
 			continue
 		}
 		if e.Expiration.Sub(now) < minRemaining {
@@ -329,17 +331,6 @@ func (l *fileLock) unlock() {
 	}
 	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN) //nolint:errcheck // Close releases it anyway
 	l.f.Close()
-}
-
-// scopeCovers reports whether a grant scope covers a target: a scope
-// ending in * covers every target whose text, its own trailing * removed,
-// starts with the scope's text before the *; any other scope covers only
-// itself (service.md).
-func scopeCovers(scope, target string) bool {
-	if base, ok := strings.CutSuffix(scope, "*"); ok {
-		return strings.HasPrefix(strings.TrimSuffix(target, "*"), base)
-	}
-	return scope == target
 }
 
 // scopeBucket returns the bucket of an s3:// scope or target.

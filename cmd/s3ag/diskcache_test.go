@@ -243,26 +243,6 @@ func TestNormalizeTarget(t *testing.T) {
 	}
 }
 
-func TestScopeCovers(t *testing.T) {
-	for _, tc := range []struct {
-		scope, target string
-		want          bool
-	}{
-		{"s3://b/p/*", "s3://b/p/x.txt", true},
-		{"s3://b/p/*", "s3://b/p/", true},
-		{"s3://b/p/*", "s3://b/p/sub/*", true},
-		{"s3://b/p/*", "s3://b/p*", false},
-		{"s3://b/p*", "s3://b/pq.txt", true},
-		{"s3://b/k", "s3://b/k", true},
-		{"s3://b/k", "s3://b/k2", false},
-		{"s3://b/*", "s3://bc/x", false},
-	} {
-		if got := scopeCovers(tc.scope, tc.target); got != tc.want {
-			t.Errorf("scopeCovers(%q, %q) = %v", tc.scope, tc.target, got)
-		}
-	}
-}
-
 func TestCopySourceAndJoinKey(t *testing.T) {
 	if got := copySource(s3URI{"b", "dir/a b+c?.txt"}); got != "b/dir/a%20b%2Bc%3F.txt" {
 		t.Errorf("copySource = %q", got)

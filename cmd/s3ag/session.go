@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3control"
 	"github.com/aws/smithy-go/logging"
-	"github.com/aws/smithy-go/middleware"
 
 	accessgrants "github.com/s3ag/accessgrants"
 )
@@ -24,7 +20,6 @@ type session struct {
 	cfg    aws.Config
 	plugin *accessgrants.Plugin
 	s3     *s3.Client
-	scope  *scopeRecorder
 }
 
 // sessionOptions configure newSession.
@@ -55,10 +50,7 @@ func (a *app) newSession(ctx context.Context, so sessionOptions) (*session, erro
 
 // sessionFor makes the plugin and S3 client of a command from cfg.
 func (a *app) sessionFor(cfg aws.Config, so sessionOptions) (*session, error) {
-	rec := &scopeRecorder{}
-	pcfg := cfg
-	pcfg.APIOptions = append(slices.Clone(cfg.APIOptions), rec.addMiddleware)
-	plugin, err := accessgrants.New(pcfg, func(o *accessgrants.Options) {
+	plugin, err := accessgrants.New(cfg, func(o *accessgrants.Options) {
 		o.FallbackEnabled = so.fallback
 		o.Privilege = so.privilege
 		o.Duration = so.duration
@@ -72,7 +64,7 @@ func (a *app) sessionFor(cfg aws.Config, so sessionOptions) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, plugin: plugin, s3: s3.NewFromConfig(cfg, plugin.Register), scope: rec}, nil
+	return &session{cfg: cfg, plugin: plugin, s3: s3.NewFromConfig(cfg, plugin.Register)}, nil
 }
 
 // close stops the plugin's background work.
@@ -80,37 +72,6 @@ func (s *session) close() {
 	if s != nil && s.plugin != nil {
 		s.plugin.Close()
 	}
-}
-
-// scopeRecorder remembers the MatchedGrantTarget of the plugin's last
-// GetDataAccess call. The plugin's Credentials returns the credentials
-// alone; "s3ag credentials --format json" and the disk cache need the
-// scope they cover, which the middleware reads off the typed output.
-type scopeRecorder struct {
-	mu    sync.Mutex
-	scope string
-}
-
-// addMiddleware adds the recording step to a client's stack; on clients
-// other than S3 Control it sees no GetDataAccess output and does nothing.
-func (r *scopeRecorder) addMiddleware(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("s3agMatchedGrantTarget",
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			out, md, err := next.HandleInitialize(ctx, in)
-			if res, ok := out.Result.(*s3control.GetDataAccessOutput); ok && err == nil && res != nil {
-				r.mu.Lock()
-				r.scope = aws.ToString(res.MatchedGrantTarget)
-				r.mu.Unlock()
-			}
-			return out, md, err
-		}), middleware.After)
-}
-
-// get returns the last recorded scope, "" if none.
-func (r *scopeRecorder) get() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.scope
 }
 
 // s3URI is an s3://bucket/key URI; key may be empty or a prefix.
