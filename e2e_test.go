@@ -56,6 +56,8 @@ accounts:
             resources: ["*"]
           - actions: ["s3:PutObject"]
             resources: ["arn:aws:s3:::data-bucket/reports/*"]
+          - actions: ["sts:AssumeRole"]
+            resources: ["arn:aws:iam::111122223333:role/app"]
       - arn: arn:aws:iam::111122223333:role/other
         access_key_id: AKIAOTHEREXAMPLE0001
         secret_access_key: other-secret
