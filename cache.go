@@ -1,8 +1,8 @@
 package accessgrants
 
 import (
-	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,10 +64,10 @@ type credCache struct {
 	evictions atomic.Uint64
 }
 
-// credEntry is one cached set of credentials. The exported-by-convention
-// fields are set when the entry is stored and never change afterwards, so a
-// caller may read them without locks; the entry may leave the cache at any
-// time, which does not affect them.
+// credEntry is one cached set of credentials. Its first fields are set when
+// the entry is stored and never change afterwards, so a caller may read them
+// without locks; the entry may leave the cache at any time, which does not
+// affect them.
 type credEntry struct {
 	// credentials are the credentials GetDataAccess returned.
 	credentials aws.Credentials
@@ -82,6 +82,13 @@ type credEntry struct {
 
 	// tree is the trie of the identity the entry belongs to.
 	tree *credTree
+	// exact and permIndex place the entry among those of its trie node:
+	// whether scope is an exact scope, and credPermIndex(perm).
+	exact     bool
+	permIndex int8
+
+	// next is the next entry of the same trie node. Guarded by credCache.mu.
+	next *credEntry
 	// slot is the entry's index in credCache.ring, or -1 once it has left
 	// the cache. Guarded by credCache.mu.
 	slot int
@@ -129,24 +136,31 @@ type credTree struct {
 // exact ones. Every node other than the root has a non-empty label and holds
 // entries or has at least two children; removals restore that shape, so the
 // trie never holds more than twice as many nodes as entries.
+//
+// Nodes hold their children by value and, for up to 16 children, the first
+// bytes of their labels inline, so that a lookup reads about two cache lines
+// per level: the node, and the child it follows.
 type credNode struct {
 	label string
 	// index holds the first byte of each child's label, index[i] for
-	// children[i], so that finding the child to follow is one IndexByte.
-	index    []byte
-	children []*credNode
-	// slots holds the node's entries, at credSlot(exact, perm), and
-	// occupied has bit i set when slots[i] holds one, so that a lookup passes
-	// nodes without the entries it wants by testing one byte.
-	slots    [2 * credPermCount]*credEntry
-	occupied uint8
+	// children[i]; firsts holds a copy of its first bytes, which lookups
+	// read without following a pointer when there are few children.
+	index    string
+	firsts   [credInlineChildren]byte
+	children []credNode
+	// entries lists the node's entries, at most one for each pair of
+	// exactness and permission, through credEntry.next. Most nodes hold
+	// none or one.
+	entries *credEntry
 }
 
-// credPermCount is the number of permissions, each with its own slot.
-const credPermCount = 3
+// credInlineChildren is the number of children up to which a node finds
+// the child to follow in credNode.firsts.
+const credInlineChildren = 16
 
-// credPermIndex returns the slot offset of p, or -1 if p is not a permission.
-func credPermIndex(p Permission) int {
+// credPermIndex returns the index of p among the permissions, or -1 if p is
+// not a permission.
+func credPermIndex(p Permission) int8 {
 	switch p {
 	case PermissionRead:
 		return 0
@@ -156,15 +170,6 @@ func credPermIndex(p Permission) int {
 		return 2
 	}
 	return -1
-}
-
-// credSlot returns the slot of credNode.slots holding the entry for an exact
-// or prefix scope with the permission at offset permIndex.
-func credSlot(exact bool, permIndex int) int {
-	if exact {
-		return credPermCount + permIndex
-	}
-	return permIndex
 }
 
 // credScopeKey splits a scope into its trie key and whether it is an exact
@@ -177,26 +182,21 @@ func credScopeKey(scope string) (key string, exact bool) {
 	return scope, true
 }
 
-// credWanted lists, in order of preference, the permission offsets whose
-// entries satisfy a request: the requested permission itself, then READWRITE.
-// mask has bit i set for each permission offset i listed.
+// credWanted holds, in order of preference, the permission indexes whose
+// entries satisfy a request: the requested permission itself, then
+// READWRITE. An index of -1 matches no entry.
 type credWanted struct {
-	perms [2]int8
-	n     int8
-	mask  uint8
+	first, second int8
 }
 
 // credWantedFor returns the permissions that satisfy want; none if want is not
 // a permission.
 func credWantedFor(want Permission) credWanted {
 	switch i := credPermIndex(want); i {
-	case -1:
-		return credWanted{}
-	case credPermIndex(PermissionReadWrite):
-		return credWanted{perms: [2]int8{int8(i)}, n: 1, mask: 1 << i}
+	case -1, credPermIndex(PermissionReadWrite):
+		return credWanted{first: i, second: -1}
 	default:
-		rw := credPermIndex(PermissionReadWrite)
-		return credWanted{perms: [2]int8{int8(i), int8(rw)}, n: 2, mask: 1<<i | 1<<rw}
+		return credWanted{first: i, second: credPermIndex(PermissionReadWrite)}
 	}
 }
 
@@ -260,19 +260,19 @@ func (c *credCache) lookup(identity string, want Permission, target string, now 
 // pick returns the node's preferred usable entry among its exact or prefix
 // entries with the wanted permissions, or nil.
 func (n *credNode) pick(exact bool, wanted credWanted, now time.Time) *credEntry {
-	mask := wanted.mask
-	if exact {
-		mask <<= credPermCount
-	}
-	if n.occupied&mask == 0 {
-		return nil
-	}
-	for _, p := range wanted.perms[:wanted.n] {
-		if e := n.slots[credSlot(exact, int(p))]; e != nil && e.life.usableAt(now) {
+	var second *credEntry
+	for e := n.entries; e != nil; e = e.next {
+		if e.exact != exact || !e.life.usableAt(now) {
+			continue
+		}
+		switch e.permIndex {
+		case wanted.first:
 			return e
+		case wanted.second:
+			second = e
 		}
 	}
-	return nil
+	return second
 }
 
 // store caches creds, vended for perm on scope to identity and obtained at
@@ -285,27 +285,29 @@ func (c *credCache) store(identity string, perm Permission, scope string, creds 
 		return nil, fmt.Errorf("accessgrants: cannot cache credentials for %q: unknown permission %q", scope, perm)
 	}
 	key, exact := credScopeKey(scope)
-	slot := credSlot(exact, pi)
 	e := &credEntry{
 		credentials: creds,
 		scope:       scope,
 		perm:        perm,
 		obtained:    obtained,
 		life:        newCredLifetime(creds, obtained),
+		exact:       exact,
+		permIndex:   pi,
 	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t := c.trees[identity]; t != nil {
-		if n := t.find(key); n != nil && n.slots[slot] != nil {
-			// Take the place of the old entry, in the trie and in the ring.
-			old := n.slots[slot]
-			e.tree, e.slot = t, old.slot
-			e.referenced.Store(old.referenced.Load())
-			n.slots[slot] = e // the slot stays occupied
-			c.ring[e.slot] = e
-			old.slot = -1
-			return e, nil
+		if n := t.find(key); n != nil {
+			if old := n.replace(e); old != nil {
+				// e took the old entry's place in the trie; it takes its
+				// place in the ring too.
+				e.tree, e.slot = t, old.slot
+				e.referenced.Store(old.referenced.Load())
+				c.ring[e.slot] = e
+				old.slot = -1
+				return e, nil
+			}
 		}
 	}
 	// Make room before walking the trie: an eviction may reshape it.
@@ -316,7 +318,9 @@ func (c *credCache) store(identity string, perm Permission, scope string, creds 
 		c.trees[identity] = t
 	}
 	e.tree = t
-	t.insert(key).setSlot(slot, e)
+	n := t.insert(key)
+	e.next = n.entries
+	n.entries = e
 	c.ring[e.slot] = e
 	return e, nil
 }
@@ -363,23 +367,29 @@ func (c *credCache) remove(identity string, perm Permission, scope string) bool 
 		return false
 	}
 	n := t.find(key)
-	if n == nil || n.slots[credSlot(exact, pi)] == nil {
+	if n == nil {
 		return false
 	}
-	c.detach(n.slots[credSlot(exact, pi)])
-	return true
+	for e := n.entries; e != nil; e = e.next {
+		if e.exact == exact && e.permIndex == pi {
+			c.detach(e)
+			return true
+		}
+	}
+	return false
 }
 
 // removeEntry removes e if it is still cached, and reports whether it was. An
 // entry that was replaced, evicted or removed is not cached any more, so a
-// caller holding an old entry cannot remove the one that replaced it.
+// caller holding an old entry cannot remove the one that replaced it; nor is
+// an entry that was never stored in c.
 func (c *credCache) removeEntry(e *credEntry) bool {
 	if e == nil {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e.slot < 0 {
+	if e.slot < 0 || e.slot >= len(c.ring) || c.ring[e.slot] != e {
 		return false
 	}
 	c.detach(e)
@@ -403,10 +413,10 @@ func (c *credCache) evicted() uint64 {
 // trie and dropping the identity's trie once it is empty. The caller holds
 // c.mu for writing.
 func (c *credCache) detach(e *credEntry) {
-	key, exact := credScopeKey(e.scope)
+	key, _ := credScopeKey(e.scope)
 	t := e.tree
-	t.remove(key, credSlot(exact, credPermIndex(e.perm)))
-	if t.root.isEmpty() && len(t.root.children) == 0 {
+	t.remove(key, e)
+	if t.root.entries == nil && len(t.root.children) == 0 {
 		delete(c.trees, t.identity)
 	}
 	c.ring[e.slot] = nil
@@ -414,12 +424,13 @@ func (c *credCache) detach(e *credEntry) {
 	e.slot = -1
 }
 
-// find returns the node whose path is key, or nil.
+// find returns the node whose path is key, or nil. The node is valid until
+// the trie next changes.
 func (t *credTree) find(key string) *credNode {
 	n := &t.root
 	for rest := key; rest != ""; {
 		_, child := n.child(rest[0])
-		if child == nil || !strings.HasPrefix(rest, child.label) {
+		if child == nil || !credHasPrefixAfterFirst(rest, child.label) {
 			return nil
 		}
 		n = child
@@ -429,30 +440,31 @@ func (t *credTree) find(key string) *credNode {
 }
 
 // insert returns the node whose path is key, creating it, and splitting an
-// edge to make room for it, if needed.
+// edge to make room for it, if needed. The node is valid until the trie next
+// changes.
 func (t *credTree) insert(key string) *credNode {
 	n := &t.root
 	rest := key
 	for rest != "" {
-		i, child := n.child(rest[0])
+		_, child := n.child(rest[0])
 		if child == nil {
 			// The label is copied so that the trie does not keep the
 			// caller's string, and whatever it was cut from, alive.
-			child := &credNode{label: strings.Clone(rest)}
-			n.index = append(n.index, rest[0])
-			n.children = append(n.children, child)
-			return child
+			n.setIndex(n.index + rest[:1])
+			n.children = append(n.children, credNode{label: strings.Clone(rest)})
+			return &n.children[len(n.children)-1]
 		}
 		common := credCommonPrefixLen(child.label, rest)
 		if common < len(child.label) {
-			// Split the edge: a new node takes the common part of the label
-			// and the old child hangs below it with the rest.
-			mid := &credNode{label: child.label[:common]}
-			child.label = child.label[common:]
-			mid.index = []byte{child.label[0]}
-			mid.children = []*credNode{child}
-			n.children[i] = mid
-			child = mid
+			// Split the edge: the child becomes a node with the common part
+			// of the label, and what it was hangs below with the rest.
+			moved := *child
+			moved.label = child.label[common:]
+			*child = credNode{
+				label:    child.label[:common],
+				children: []credNode{moved},
+			}
+			child.setIndex(moved.label[:1])
 		}
 		rest = rest[common:]
 		n = child
@@ -460,11 +472,11 @@ func (t *credTree) insert(key string) *credNode {
 	return n
 }
 
-// remove clears the given slot of the node whose path is key, which must
-// exist, and restores the trie's shape: a node left without entries or
-// children is cut off, and a node left without entries and with one child is
-// merged with that child.
-func (t *credTree) remove(key string, slot int) {
+// remove takes the entry e out of the node whose path is key, which holds it,
+// and restores the trie's shape: a node left without entries or children is
+// cut off, and a node left without entries and with one child is merged with
+// that child.
+func (t *credTree) remove(key string, e *credEntry) {
 	// Walk down remembering the node, its parent and grandparent, and where
 	// each hangs in its parent.
 	var parent, grand *credNode
@@ -476,14 +488,14 @@ func (t *credTree) remove(key string, slot int) {
 		n = child
 		rest = rest[len(n.label):]
 	}
-	n.setSlot(slot, nil)
-	if parent == nil || !n.isEmpty() {
+	n.unlink(e)
+	if parent == nil || n.entries != nil {
 		return // the root, or a node that still holds entries
 	}
 	switch len(n.children) {
 	case 0:
 		parent.removeChild(at)
-		if grand != nil && parent.isEmpty() && len(parent.children) == 1 {
+		if grand != nil && parent.entries == nil && len(parent.children) == 1 {
 			grand.mergeChild(parentAt)
 		}
 	case 1:
@@ -491,64 +503,92 @@ func (t *credTree) remove(key string, slot int) {
 	}
 }
 
-// isEmpty reports whether n holds no entries.
-func (n *credNode) isEmpty() bool {
-	return n.occupied == 0
+// replace puts e in the place of the entry of n with the same exactness and
+// permission and returns that entry, or returns nil, leaving n unchanged, if
+// there is none.
+func (n *credNode) replace(e *credEntry) *credEntry {
+	for p := &n.entries; *p != nil; p = &(*p).next {
+		if old := *p; old.exact == e.exact && old.permIndex == e.permIndex {
+			e.next = old.next
+			*p = e
+			old.next = nil
+			return old
+		}
+	}
+	return nil
 }
 
-// setSlot puts e, or nil, in slot s of n.
-func (n *credNode) setSlot(s int, e *credEntry) {
-	n.slots[s] = e
-	if e != nil {
-		n.occupied |= 1 << s
-	} else {
-		n.occupied &^= 1 << s
+// unlink removes e from n's entries.
+func (n *credNode) unlink(e *credEntry) {
+	for p := &n.entries; *p != nil; p = &(*p).next {
+		if *p == e {
+			*p = e.next
+			e.next = nil
+			return
+		}
 	}
 }
 
 // child returns the index and the child of n whose label starts with b, or
-// -1 and nil if there is none.
+// -1 and nil if there is none. The child is valid until the trie next
+// changes.
 func (n *credNode) child(b byte) (int, *credNode) {
-	// Most nodes have few children, for which a loop beats a call.
-	if len(n.index) <= 8 {
-		for i, x := range n.index {
-			if x == b {
-				return i, n.children[i]
+	// Most nodes have few children, for which a loop over the inline copy
+	// beats a call and a pointer to follow.
+	if len(n.children) <= credInlineChildren {
+		for i := range len(n.children) {
+			if n.firsts[i] == b {
+				return i, &n.children[i]
 			}
 		}
 		return -1, nil
 	}
-	if i := bytes.IndexByte(n.index, b); i >= 0 {
-		return i, n.children[i]
+	if i := strings.IndexByte(n.index, b); i >= 0 {
+		return i, &n.children[i]
 	}
 	return -1, nil
+}
+
+// setIndex sets n's index, and its inline copy, to index.
+func (n *credNode) setIndex(index string) {
+	n.index = index
+	copy(n.firsts[:], index)
 }
 
 // removeChild removes n's child at index i.
 func (n *credNode) removeChild(i int) {
 	last := len(n.children) - 1
-	n.index[i], n.children[i] = n.index[last], n.children[last]
-	n.children[last] = nil // let the removed node be collected
-	n.index, n.children = n.index[:last], n.children[:last]
-	if last == 0 {
-		n.index, n.children = nil, nil
+	if i < last {
+		n.children[i] = n.children[last]
+		n.setIndex(n.index[:i] + n.index[last:] + n.index[i+1:last])
+	} else {
+		n.setIndex(n.index[:last])
+	}
+	n.children[last] = credNode{} // let the removed node's memory go
+	n.children = n.children[:last]
+	switch {
+	case last == 0:
+		n.children = nil
+	case last <= cap(n.children)/4:
+		// Give back the room of children long gone.
+		n.children = slices.Clip(slices.Clone(n.children))
 	}
 }
 
 // mergeChild replaces n's child at index i, which holds no entries and has a
 // single child, by that grandchild, its label extended by the child's.
 func (n *credNode) mergeChild(i int) {
-	child := n.children[i]
+	child := &n.children[i]
 	grandchild := child.children[0]
 	grandchild.label = child.label + grandchild.label
-	n.children[i] = grandchild // index[i] is unchanged: the same first byte
+	*child = grandchild // index[i] is unchanged: the same first byte
 }
 
 // credHasPrefixAfterFirst reports whether s starts with label, given that
 // their first bytes are known to be equal. Skipping that byte spares a lookup
 // the memory access to the label of the many one-byte edges of a dense trie.
 func credHasPrefixAfterFirst(s, label string) bool {
-	return len(s) >= len(label) && s[1:len(label)] == label[1:]
+	return len(label) == 1 || len(s) >= len(label) && s[1:len(label)] == label[1:]
 }
 
 // credCommonPrefixLen returns the length of the longest common prefix of a and b.

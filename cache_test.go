@@ -303,6 +303,13 @@ func TestCredCacheStoreReplaces(t *testing.T) {
 	if c.removeEntry(nil) {
 		t.Error("removeEntry(nil) = true")
 	}
+	// Entries never stored, such as credentials used once without caching,
+	// are not cached either, whatever their slot says.
+	for _, stray := range []*credEntry{{}, {scope: "s3://b/*", perm: PermissionRead, slot: 1}, {slot: 7}} {
+		if c.removeEntry(stray) {
+			t.Errorf("removeEntry of an entry never stored (slot %d) = true", stray.slot)
+		}
+	}
 	if got := c.lookup("alice", PermissionRead, "s3://b/p/x", credTestNow); got != other {
 		t.Errorf("after removal, lookup = %q, want s3://b/*", hitString(got))
 	}
@@ -343,13 +350,18 @@ func TestCredCacheRemove(t *testing.T) {
 func TestCredCachePrune(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 20 {
+		// Narrow alphabets make deep tries, wide ones wide nodes.
+		alphabet, maxLen := credNarrowAlphabet, 6
+		if round%2 == 1 {
+			alphabet, maxLen = credWideAlphabet, 3
+		}
 		var all []credTestEntry
 		seen := map[credTestEntry]bool{}
 		for range 40 {
 			ent := credTestEntry{
 				identity: []string{"alice", "bob"}[rng.IntN(2)],
 				perm:     []Permission{PermissionRead, PermissionWrite, PermissionReadWrite}[rng.IntN(3)],
-				scope:    randomCredString(rng, "ab/", 6, true),
+				scope:    randomCredString(rng, alphabet, maxLen, true),
 			}
 			if !seen[ent] {
 				seen[ent] = true
@@ -507,12 +519,16 @@ func TestCredCacheRandomized(t *testing.T) {
 	for seed := range uint64(8) {
 		rng := rand.New(rand.NewPCG(seed, 42))
 		capacity := 1 + rng.IntN(60)
+		alphabet := credNarrowAlphabet
+		if seed%2 == 1 {
+			alphabet = credWideAlphabet
+		}
 		c := newCredCache(capacity)
 		model := newCredModel()
 		for op := range 2000 {
 			switch rng.IntN(10) {
 			case 0, 1, 2:
-				ent := randomCredTestEntry(rng)
+				ent := randomCredTestEntry(rng, alphabet)
 				life := []time.Duration{time.Hour, 20 * time.Minute, 30 * time.Second}[rng.IntN(3)]
 				got, err := c.store(ent.identity, ent.perm, ent.scope, credTestCreds(ent.scope, life), credTestNow)
 				if err != nil {
@@ -520,7 +536,7 @@ func TestCredCacheRandomized(t *testing.T) {
 				}
 				model.stored(t, c, ent, got)
 			case 3:
-				ent := randomCredTestEntry(rng)
+				ent := randomCredTestEntry(rng, alphabet)
 				_, had := model.entries[ent]
 				if got := c.remove(ent.identity, ent.perm, ent.scope); got != had {
 					t.Fatalf("seed %d op %d: remove(%v) = %v, want %v", seed, op, ent, got, had)
@@ -529,7 +545,7 @@ func TestCredCacheRandomized(t *testing.T) {
 			default:
 				identity := []string{"alice", "bob"}[rng.IntN(2)]
 				want := []Permission{PermissionRead, PermissionWrite, PermissionReadWrite}[rng.IntN(3)]
-				target := randomCredString(rng, "ab/", 7, true)
+				target := randomCredString(rng, alphabet, 7, true)
 				now := credTestNow.Add([]time.Duration{0, 19 * time.Minute, 59 * time.Minute}[rng.IntN(3)])
 				got := c.lookup(identity, want, target, now)
 				ref := credRefLookup(model.list(), identity, want, target, now)
@@ -563,7 +579,7 @@ func TestCredCacheConcurrent(t *testing.T) {
 			for range 2000 {
 				switch rng.IntN(10) {
 				case 0, 1:
-					ent := randomCredTestEntry(rng)
+					ent := randomCredTestEntry(rng, credNarrowAlphabet)
 					got, err := c.store(ent.identity, ent.perm, ent.scope, credTestCreds(ent.scope, time.Hour), credTestNow)
 					if err != nil {
 						errs <- err.Error()
@@ -571,7 +587,7 @@ func TestCredCacheConcurrent(t *testing.T) {
 					}
 					mine = append(mine, got)
 				case 2:
-					ent := randomCredTestEntry(rng)
+					ent := randomCredTestEntry(rng, credNarrowAlphabet)
 					c.remove(ent.identity, ent.perm, ent.scope)
 				case 3:
 					if len(mine) > 0 {
@@ -584,7 +600,7 @@ func TestCredCacheConcurrent(t *testing.T) {
 				default:
 					identity := []string{"alice", "bob"}[rng.IntN(2)]
 					want := []Permission{PermissionRead, PermissionWrite, PermissionReadWrite}[rng.IntN(3)]
-					target := randomCredString(rng, "ab/", 7, true)
+					target := randomCredString(rng, credNarrowAlphabet, 7, true)
 					got := c.lookup(identity, want, target, credTestNow)
 					if got == nil {
 						continue
@@ -703,26 +719,43 @@ func (r *credFuzzReader) byte() byte {
 
 // string reads a string of up to 15 bytes: its length, then its bytes. Bytes
 // 0 to 4 stand for the letters of a small alphabet, so that random programs
-// build colliding prefixes; any other byte stands for itself.
+// build colliding prefixes, and bytes 5 to 31 for letters, so that they build
+// nodes with many children; any other byte stands for itself.
 func (r *credFuzzReader) string() string {
 	n := int(r.byte() & 15)
 	var sb strings.Builder
 	for i := 0; i < n && !r.done(); i++ {
 		b := r.byte()
-		if b < 5 {
+		switch {
+		case b < 5:
 			b = "ab/*s"[b]
+		case b < 32:
+			b = 'a' + b - 5
 		}
 		sb.WriteByte(b)
 	}
 	return sb.String()
 }
 
-// randomCredTestEntry returns a random entry over a small alphabet.
-func randomCredTestEntry(rng *rand.Rand) credTestEntry {
+// Alphabets of random scopes and targets: a narrow one, so that prefixes
+// collide often and tries grow deep, and a wide one, so that nodes have many
+// children.
+const (
+	credNarrowAlphabet = "ab/"
+	credWideAlphabet   = "abcdefghijklmnopqrstuvwxyz0123456789/"
+)
+
+// randomCredTestEntry returns a random entry over alphabet, its scope short
+// enough that prefixes collide.
+func randomCredTestEntry(rng *rand.Rand, alphabet string) credTestEntry {
+	maxLen := 6
+	if len(alphabet) > 8 {
+		maxLen = 3
+	}
 	return credTestEntry{
 		identity: []string{"alice", "bob"}[rng.IntN(2)],
 		perm:     []Permission{PermissionRead, PermissionWrite, PermissionReadWrite}[rng.IntN(3)],
-		scope:    randomCredString(rng, "ab/", 6, true),
+		scope:    randomCredString(rng, alphabet, maxLen, true),
 	}
 }
 
@@ -904,40 +937,47 @@ func checkCredCache(t testing.TB, c *credCache) int {
 		if tree.identity != identity {
 			t.Fatalf("tree of %q filed under %q", tree.identity, identity)
 		}
-		if tree.root.isEmpty() && len(tree.root.children) == 0 {
+		if tree.root.entries == nil && len(tree.root.children) == 0 {
 			t.Fatalf("empty tree left for %q", identity)
 		}
 		var walk func(n *credNode, path string, isRoot bool)
 		walk = func(n *credNode, path string, isRoot bool) {
 			nodes++
-			if !isRoot && (n.label == "" || n.isEmpty() && len(n.children) < 2) {
-				t.Fatalf("%q: node %q has label %q, %d children and empty=%v", identity, path, n.label, len(n.children), n.isEmpty())
+			if !isRoot && (n.label == "" || n.entries == nil && len(n.children) < 2) {
+				t.Fatalf("%q: node %q has label %q, %d children and entries %v", identity, path, n.label, len(n.children), n.entries)
+			}
+			if len(n.children) > 0 && cap(n.children) > 4*len(n.children) {
+				t.Fatalf("%q: node %q: %d children in room for %d", identity, path, len(n.children), cap(n.children))
+			}
+			if k := min(len(n.index), credInlineChildren); string(n.firsts[:k]) != n.index[:k] {
+				t.Fatalf("%q: node %q: inline index %q, index %q", identity, path, n.firsts, n.index)
 			}
 			if len(n.index) != len(n.children) {
 				t.Fatalf("%q: node %q: %d index bytes, %d children", identity, path, len(n.index), len(n.children))
 			}
 			firsts := map[byte]bool{}
-			for i, child := range n.children {
+			for i := range n.children {
+				child := &n.children[i]
 				if child.label == "" || n.index[i] != child.label[0] || firsts[n.index[i]] {
 					t.Fatalf("%q: node %q: bad child %d %q, index %q", identity, path, i, child.label, n.index)
 				}
 				firsts[n.index[i]] = true
 			}
-			for s, e := range n.slots {
-				if (e != nil) != (n.occupied&(1<<s) != 0) {
-					t.Fatalf("%q: node %q: slot %d holds %v but occupied is %b", identity, path, s, e, n.occupied)
-				}
-				if e == nil {
-					continue
-				}
+			kinds := map[[2]int]bool{}
+			for e := n.entries; e != nil; e = e.next {
 				inTries++
 				key, exact := credScopeKey(e.scope)
-				if key != path || credSlot(exact, credPermIndex(e.perm)) != s || e.tree != tree || e.slot < 0 || e.slot >= len(c.ring) || c.ring[e.slot] != e {
-					t.Fatalf("%q: node %q slot %d holds misplaced entry %s %q (slot %d)", identity, path, s, e.perm, e.scope, e.slot)
+				kind := [2]int{int(e.permIndex), 0}
+				if e.exact {
+					kind[1] = 1
 				}
+				if key != path || exact != e.exact || credPermIndex(e.perm) != e.permIndex || kinds[kind] || e.tree != tree || e.slot < 0 || e.slot >= len(c.ring) || c.ring[e.slot] != e {
+					t.Fatalf("%q: node %q holds misplaced or duplicate entry %s %q (slot %d)", identity, path, e.perm, e.scope, e.slot)
+				}
+				kinds[kind] = true
 			}
-			for _, child := range n.children {
-				walk(child, path+child.label, false)
+			for i := range n.children {
+				walk(&n.children[i], path+n.children[i].label, false)
 			}
 		}
 		walk(&tree.root, "", true)
