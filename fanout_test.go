@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	accessgrants "github.com/s3ag/accessgrants"
@@ -184,5 +185,46 @@ func TestSteadyState(t *testing.T) {
 		requests, srv.Calls()["GetDataAccess"], st.Refreshes, maxWait)
 	if got := st.CacheHits + st.CacheMisses; got < requests {
 		t.Errorf("cache lookups = %d, want at least %d", got, requests)
+	}
+}
+
+// TestConcurrentDenials: 64 goroutines write under a READ grant. Each
+// gets AccessDenied; concurrent requests for one target share one call,
+// and a denial is remembered for the next request.
+func TestConcurrentDenials(t *testing.T) {
+	w := newWorld(t)
+	c := w.client(appKey, w.plugin())
+	write := func(key string) error {
+		_, err := c.PutObject(context.Background(), &s3.PutObjectInput{
+			Bucket: aws.String("data-bucket"), Key: aws.String(key), Body: strings.NewReader("x"),
+		})
+		return err
+	}
+	run := func(keyOf func(i int) string) {
+		var wg sync.WaitGroup
+		for i := range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := write(keyOf(i)); apiCode(err) != "AccessDenied" || !isAGError(err) {
+					t.Errorf("PutObject %s: %v, want an *accessgrants.Error with AccessDenied", keyOf(i), err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	run(func(int) string { return "reports/same.csv" })
+	if n := w.calls("GetDataAccess"); n != 1 {
+		t.Errorf("64 writes of one key: %d GetDataAccess calls, want 1", n)
+	}
+	w.srv.ResetCalls()
+	run(func(i int) string { return fmt.Sprintf("reports/k%02d.csv", i) })
+	if n := w.calls("GetDataAccess"); n != 64 {
+		t.Errorf("64 writes of 64 keys: %d GetDataAccess calls, want 64 (a denial covers only its target)", n)
+	}
+	w.srv.ResetCalls()
+	run(func(i int) string { return fmt.Sprintf("reports/k%02d.csv", i) })
+	if n := w.calls("GetDataAccess") + w.calls("PutObject"); n != 0 {
+		t.Errorf("within DeniedTTL: %d calls, want 0 (every denial remembered)", n)
 	}
 }

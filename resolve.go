@@ -55,6 +55,7 @@ func (p *Plugin) credentialsFor(ctx context.Context, tel *telemetry, base aws.Cr
 	if p.opts.Privilege == PrivilegeMinimal {
 		key = flightKey("creds", id, string(req.Permission), req.Target)
 	}
+	ownFlight := false // after another target's denial, ours is asked on its own
 	for round := 0; ; round++ {
 		now := p.now()
 		if e := p.creds.lookup(id, req.Permission, req.Target, now); e != nil {
@@ -77,7 +78,7 @@ func (p *Plugin) credentialsFor(ctx context.Context, tel *telemetry, base aws.Cr
 		p.counters.cacheMisses.Add(1)
 		tel.lookup(ctx, "miss")
 		flight := key
-		if round >= maxFlightRounds {
+		if ownFlight || round >= maxFlightRounds {
 			flight = flightKey("creds", id, string(req.Permission), req.Target)
 		}
 		ch := p.flight.DoChan(flight, func() (any, error) {
@@ -100,7 +101,11 @@ func (p *Plugin) credentialsFor(ctx context.Context, tel *telemetry, base aws.Cr
 				}
 				return aws.Credentials{}, "", outcomeFailed, res.Err
 			}
-			continue // another target was denied; ours may not be
+			// Another target was denied; ours may not be. Denials say
+			// nothing of other targets, so the waiters ask for theirs side
+			// by side rather than one after the other.
+			ownFlight = true
+			continue
 		}
 		if e := fr.entry; e != nil && e.perm.Satisfies(req.Permission) && ScopeCovers(e.scope, req.Target) && e.life.usableAt(p.now()) {
 			return e.credentials, e.scope, outcomeGranted, nil
