@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3control"
+	s3ctltypes "github.com/aws/aws-sdk-go-v2/service/s3control/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -540,5 +542,122 @@ func TestVirtualHostedStyle(t *testing.T) {
 	}
 	if call := srv.Requests()[len(srv.Requests())-1]; call.Bucket != bucket || call.Key != "vh" {
 		t.Errorf("recorded %s/%s", call.Bucket, call.Key)
+	}
+}
+
+// bobYAML holds service.md's documented example: grants s3://bkt1/bob/*
+// and s3://bkt1/bob/reports/* for one role.
+const bobYAML = `
+accounts:
+  - id: "111122223333"
+    principals:
+      - arn: arn:aws:iam::111122223333:role/bob
+        access_key_id: AKIAEXAMPLEBOB000001
+        secret_access_key: bob-secret
+        allow: [{actions: ["s3:GetDataAccess"], resources: ["*"]}]
+    roles:
+      - {arn: "arn:aws:iam::111122223333:role/ag-location", max_session_duration: 7200}
+buckets:
+  - {name: bkt1, account: "111122223333"}
+access_grants:
+  - account: "111122223333"
+    locations:
+      - {scope: "s3://", role: "arn:aws:iam::111122223333:role/ag-location"}
+    grants:
+      - {location: "s3://", sub_prefix: "bkt1/bob/*", permission: READ, grantee: {type: IAM, identifier: "arn:aws:iam::111122223333:role/bob"}}
+      - {location: "s3://", sub_prefix: "bkt1/bob/reports/*", permission: READWRITE, grantee: {type: IAM, identifier: "arn:aws:iam::111122223333:role/bob"}}
+`
+
+// TestDocumentedMatchingThroughSDK runs service.md's matching table row by
+// row through the real s3control client, then uses the vended credentials
+// inside and outside their scope and past their expiry.
+func TestDocumentedMatchingThroughSDK(t *testing.T) {
+	cfg, err := emulator.ParseConfig([]byte(bobYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := emulator.NewServer(t, cfg)
+	ctx := context.Background()
+	bob := srv.AWSConfig("AKIAEXAMPLEBOB000001")
+	control := s3control.NewFromConfig(bob)
+	access := func(target string, perm s3ctltypes.Permission, priv s3ctltypes.Privilege, tt s3ctltypes.S3PrefixType) (*s3control.GetDataAccessOutput, error) {
+		return control.GetDataAccess(ctx, &s3control.GetDataAccessInput{
+			AccountId: aws.String(accountID), Target: aws.String(target), Permission: perm, Privilege: priv, TargetType: tt,
+		})
+	}
+	rows := []struct {
+		target string
+		priv   s3ctltypes.Privilege
+		tt     s3ctltypes.S3PrefixType
+		scope  string
+	}{
+		{"s3://bkt1/bob/*", s3ctltypes.PrivilegeDefault, "", "s3://bkt1/bob/*"},
+		{"s3://bkt1/bob/images/*", s3ctltypes.PrivilegeMinimal, "", "s3://bkt1/bob/images/*"},
+		{"s3://bkt1/bob/reports/file.txt", s3ctltypes.PrivilegeDefault, "", "s3://bkt1/bob/reports/*"},
+		{"s3://bkt1/bob/reports/file.txt", s3ctltypes.PrivilegeMinimal, s3ctltypes.S3PrefixTypeObject, "s3://bkt1/bob/reports/file.txt"},
+	}
+	for _, row := range rows {
+		out, err := access(row.target, s3ctltypes.PermissionRead, row.priv, row.tt)
+		if err != nil {
+			t.Errorf("%s %s: %v", row.target, row.priv, err)
+			continue
+		}
+		if got := aws.ToString(out.MatchedGrantTarget); got != row.scope {
+			t.Errorf("%s %s: MatchedGrantTarget %s, want %s", row.target, row.priv, got, row.scope)
+		}
+	}
+	if _, err := access("s3://bkt1/alice/x", s3ctltypes.PermissionRead, "", ""); errCode(err) != "AccessDenied" ||
+		!strings.Contains(err.Error(), "You do not have READ permissions to the requested S3 Prefix: s3://bkt1/alice/x") {
+		t.Errorf("no grant: %v", err)
+	}
+	// READWRITE on bob/reports/ satisfies WRITE there; READ on bob/ does not.
+	if _, err := access("s3://bkt1/bob/reports/w.txt", s3ctltypes.PermissionWrite, "", ""); err != nil {
+		t.Errorf("WRITE under READWRITE: %v", err)
+	}
+	if _, err := access("s3://bkt1/bob/w.txt", s3ctltypes.PermissionWrite, "", ""); errCode(err) != "AccessDenied" {
+		t.Errorf("WRITE under READ: %v, want AccessDenied", err)
+	}
+
+	// Credentials for READ on s3://bkt1/bob/*, used with S3.
+	out, err := access("s3://bkt1/bob/x.txt", s3ctltypes.PermissionRead, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vended := bob.Copy()
+	c := out.Credentials
+	vended.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: *c.AccessKeyId, SecretAccessKey: *c.SecretAccessKey, SessionToken: *c.SessionToken}, nil
+	})
+	vc := s3.NewFromConfig(vended)
+	if _, err := vc.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("bkt1"), Prefix: aws.String("bob/")}); err != nil {
+		t.Errorf("list inside the scope: %v", err)
+	}
+	if _, err := get(vc, "bkt1", "bob/none"); errCode(err) != "NoSuchKey" {
+		t.Errorf("read inside the scope: %v, want NoSuchKey (allowed, absent)", err)
+	}
+	for name, err := range map[string]error{
+		"read outside the scope": func() error { _, err := get(vc, "bkt1", "alice/x"); return err }(),
+		"list outside the scope": func() error {
+			_, err := vc.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("bkt1")})
+			return err
+		}(),
+		"write with READ credentials": func() error {
+			_, err := vc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt1"), Key: aws.String("bob/w"), Body: strings.NewReader("w")})
+			return err
+		}(),
+	} {
+		if errCode(err) != "AccessDenied" || httpStatus(err) != 403 {
+			t.Errorf("%s: %v, want 403 AccessDenied", name, err)
+		}
+	}
+	srv.AdvanceClock(61 * time.Minute)
+	if _, err := get(vc, "bkt1", "bob/none"); errCode(err) != "ExpiredToken" || httpStatus(err) != 400 {
+		t.Errorf("after expiry: %v, want 400 ExpiredToken", err)
+	}
+	// Duration beyond the location role's maximum (7200 s).
+	_, err = control.GetDataAccess(ctx, &s3control.GetDataAccessInput{AccountId: aws.String(accountID),
+		Target: aws.String("s3://bkt1/bob/x"), Permission: s3ctltypes.PermissionRead, DurationSeconds: aws.Int32(7201)})
+	if errCode(err) != "InvalidRequest" {
+		t.Errorf("duration above the role's maximum: %v, want InvalidRequest", err)
 	}
 }
