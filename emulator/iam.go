@@ -50,6 +50,7 @@ type vendedGrant struct {
 type principal struct {
 	Principal
 	Account string
+	userID  string // GetCallerIdentity's UserId, computed once
 }
 
 // tempKey is a temporary access key: an STS AssumeRole session or Access
@@ -86,7 +87,7 @@ func newIdentities(cfg *Config) *identities {
 	for _, a := range cfg.Accounts {
 		ids.accounts[a.ID] = true
 		for _, p := range a.Principals {
-			ids.principal[p.AccessKeyID] = &principal{Principal: p, Account: a.ID}
+			ids.principal[p.AccessKeyID] = &principal{Principal: p, Account: a.ID, userID: userID(p.ARN)}
 		}
 		for _, r := range a.Roles {
 			ids.roles[r.ARN] = r
@@ -119,7 +120,7 @@ func (ids *identities) caller(accessKeyID string) (*caller, bool) {
 			Account:     p.Account,
 			ARN:         p.ARN,
 			Identity:    p.ARN,
-			UserID:      userID(p.ARN),
+			UserID:      p.userID,
 			allow:       p.Allow,
 		}, true
 	}

@@ -1,13 +1,14 @@
 package emulator
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -49,14 +50,12 @@ const maxCallHistory = 100_000
 type callLog struct {
 	mu       sync.Mutex
 	counts   map[string]int
-	outcomes map[string]map[string]int
-	recent   []Call // ring buffer of the last maxCallHistory calls
-	next     int
-	full     bool
+	outcomes map[string]map[outcome]int
+	recent   callHistory // the last maxCallHistory calls
 }
 
 func newCallLog() *callLog {
-	return &callLog{counts: map[string]int{}, outcomes: map[string]map[string]int{}}
+	return &callLog{counts: map[string]int{}, outcomes: map[string]map[outcome]int{}}
 }
 
 func (l *callLog) record(c Call) {
@@ -65,33 +64,110 @@ func (l *callLog) record(c Call) {
 	l.counts[c.API]++
 	o := l.outcomes[c.API]
 	if o == nil {
-		o = map[string]int{}
+		o = map[outcome]int{}
 		l.outcomes[c.API] = o
 	}
-	o[outcomeName(c)]++
-	if len(l.recent) < maxCallHistory {
-		l.recent = append(l.recent, c)
-		return
-	}
-	l.recent[l.next] = c
-	l.next = (l.next + 1) % maxCallHistory
-	l.full = true
+	o[outcome{c.Status, c.Code}]++
+	l.recent.add(&c, maxCallHistory)
 }
 
-// outcomeName is "200", or "403 AccessDenied" for a failure.
-func outcomeName(c Call) string {
-	if c.Code == "" {
-		return strconv.Itoa(c.Status)
+// callHistory keeps calls encoded in chunks of bytes. Byte slices hold no
+// pointers, so the garbage collector never scans the history. Kept as
+// []Call, 100,000 calls are some 17 MB of string headers to mark on every
+// cycle: in BenchmarkServeGetObject that cost about 3 µs of GC work per
+// request, as much as verifying its signature.
+type callHistory struct {
+	chunks [][]byte // encoded calls, oldest first
+	counts []int    // calls in each chunk
+	skip   int      // calls at the start of chunks[0] already dropped
+	n      int      // calls kept
+}
+
+// callsPerChunk is how many calls one chunk of a callHistory holds.
+const callsPerChunk = 1024
+
+// add appends c and drops the oldest call past limit.
+func (h *callHistory) add(c *Call, limit int) {
+	last := len(h.chunks) - 1
+	if last < 0 || h.counts[last] == callsPerChunk {
+		h.chunks = append(h.chunks, make([]byte, 0, 128*callsPerChunk))
+		h.counts = append(h.counts, 0)
+		last++
 	}
-	return strconv.Itoa(c.Status) + " " + c.Code
+	h.chunks[last] = appendCall(h.chunks[last], c)
+	h.counts[last]++
+	h.n++
+	for h.n > limit {
+		h.skip++
+		h.n--
+		if h.skip == h.counts[0] {
+			h.chunks[0] = nil
+			h.chunks, h.counts, h.skip = h.chunks[1:], h.counts[1:], 0
+		}
+	}
+}
+
+// list decodes the calls kept, oldest first.
+func (h *callHistory) list() []Call {
+	out := make([]Call, 0, h.n)
+	for i, chunk := range h.chunks {
+		for j := range h.counts[i] {
+			var c Call
+			chunk = decodeCall(chunk, &c)
+			if i > 0 || j >= h.skip {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// appendCall encodes c: its strings length-prefixed, its numbers as
+// varints.
+func appendCall(b []byte, c *Call) []byte {
+	for _, s := range [...]string{c.API, c.Service, c.AccessKeyID, c.Principal, c.GrantScope, c.Bucket, c.Key, c.Code, c.UserAgent} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendVarint(b, int64(c.Status))
+	return binary.AppendVarint(b, int64(c.Duration))
+}
+
+// decodeCall reads a call that appendCall wrote and returns the rest.
+func decodeCall(b []byte, c *Call) []byte {
+	for _, s := range [...]*string{&c.API, &c.Service, &c.AccessKeyID, &c.Principal, &c.GrantScope, &c.Bucket, &c.Key, &c.Code, &c.UserAgent} {
+		n, k := binary.Uvarint(b)
+		*s = string(b[k : k+int(n)])
+		b = b[k+int(n):]
+	}
+	status, k := binary.Varint(b)
+	b = b[k:]
+	d, k := binary.Varint(b)
+	c.Status, c.Duration = int(status), time.Duration(d)
+	return b[k:]
+}
+
+// outcome is how a call ended. The log counts outcomes by this key and
+// names them only when asked, so that recording a call builds no string.
+type outcome struct {
+	status int
+	code   string
+}
+
+// String is "200", or "403 AccessDenied" for a failure.
+func (o outcome) String() string {
+	if o.code == "" {
+		return strconv.Itoa(o.status)
+	}
+	return strconv.Itoa(o.status) + " " + o.code
 }
 
 func (l *callLog) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.counts = map[string]int{}
-	l.outcomes = map[string]map[string]int{}
-	l.recent, l.next, l.full = nil, 0, false
+	l.outcomes = map[string]map[outcome]int{}
+	l.recent = callHistory{}
 }
 
 // Calls returns how many calls of each API the emulator served since it
@@ -115,7 +191,7 @@ func (s *Server) Outcomes() map[string]map[string]int {
 	for k, v := range s.calls.outcomes {
 		m := make(map[string]int, len(v))
 		for o, n := range v {
-			m[o] = n
+			m[o.String()] += n
 		}
 		out[k] = m
 	}
@@ -127,10 +203,7 @@ func (s *Server) Outcomes() map[string]map[string]int {
 func (s *Server) Requests() []Call {
 	s.calls.mu.Lock()
 	defer s.calls.mu.Unlock()
-	if !s.calls.full {
-		return slices.Clone(s.calls.recent)
-	}
-	return append(slices.Clone(s.calls.recent[s.calls.next:]), s.calls.recent[:s.calls.next]...)
+	return s.calls.recent.list()
 }
 
 // ResetCalls forgets the counts, outcomes and requests recorded so far.
@@ -240,7 +313,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, fc
 	}
 	switch {
 	case f.Drop:
-		io.Copy(io.Discard, io.LimitReader(r.Body, MaxBodyBytes)) //nolint:errcheck
+		io.Copy(io.Discard, io.LimitReader(r.Body, s.maxBody)) //nolint:errcheck
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			conn.Close()
 		} else {
@@ -270,6 +343,12 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, fc
 	}
 	return false
 }
+
+// Bounds of the numbers the JSON API converts into a time.Duration.
+const (
+	maxFaultLatencyMS = math.MaxInt64 / int64(time.Millisecond) // about 292 years
+	maxAdvanceSeconds = 100 * 365 * 24 * 3600                   // 100 years
+)
 
 // serveIntrospection serves /_emulator/: calls, faults and clock, as JSON,
 // to loopback clients only.
@@ -304,6 +383,11 @@ func (s *Server) serveIntrospection(w http.ResponseWriter, r *http.Request) {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 				return
 			}
+			if fj.LatencyMS < 0 || fj.LatencyMS > maxFaultLatencyMS {
+				// Multiplied into nanoseconds, a larger value wraps around.
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("latency_ms must be 0 to %d", int64(maxFaultLatencyMS))})
+				return
+			}
 			f := fj.Fault
 			f.Latency = time.Duration(fj.LatencyMS) * time.Millisecond
 			if err := s.InjectFault(f); err != nil {
@@ -331,6 +415,12 @@ func (s *Server) serveIntrospection(w http.ResponseWriter, r *http.Request) {
 			}
 			if body.AdvanceSeconds < 0 {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the clock only moves forward"})
+				return
+			}
+			if body.AdvanceSeconds > maxAdvanceSeconds {
+				// Past int64 nanoseconds the conversion is undefined (on
+				// amd64 it moved the clock back 292 years).
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("advance_seconds must be at most %d", int64(maxAdvanceSeconds))})
 				return
 			}
 			s.AdvanceClock(time.Duration(body.AdvanceSeconds * float64(time.Second)))

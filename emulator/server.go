@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -65,6 +66,10 @@ type Server struct {
 	nextID  atomic.Uint64
 	conns   connTracker
 	sigKeys *sigKeyCache // derived SigV4 signing keys
+	maxBody int64        // bound of one request body (MaxBodyBytes by default)
+	// panics counts the handler panics ServeHTTP recovered from: each is a
+	// bug, which tests and fuzzers look for.
+	panics atomic.Int64
 }
 
 // connTracker remembers the connections that have not carried a request
@@ -103,6 +108,12 @@ type serverOptions struct {
 	tls     bool
 	dataDir string
 	certDir string
+	// maxBodyBytes, readHeaderTimeout and idleTimeout replace the defaults
+	// (MaxBodyBytes, readHeaderTimeout, idleTimeout) when positive; tests
+	// shorten the timeouts through an Option literal.
+	maxBodyBytes      int64
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration
 }
 
 // WithTLS serves HTTPS with a self-signed certificate for 127.0.0.1, ::1,
@@ -113,6 +124,12 @@ func WithTLS() Option { return func(o *serverOptions) { o.tls = true } }
 // WithDataDir keeps objects (gofakes3's bbolt backend) and Access Grants
 // state under dir, so that a restart on the same directory keeps them.
 func WithDataDir(dir string) Option { return func(o *serverOptions) { o.dataDir = dir } }
+
+// WithMaxBodyBytes bounds one request body to n bytes instead of
+// MaxBodyBytes. A request declaring a larger Content-Length is answered
+// 400 EntityTooLarge before its body is read; a chunked body is cut off
+// once it passes n. A non-positive n keeps MaxBodyBytes.
+func WithMaxBodyBytes(n int64) Option { return func(o *serverOptions) { o.maxBodyBytes = n } }
 
 // WithCertDir writes the TLS certificate and key into dir instead of a
 // new temporary directory.
@@ -155,6 +172,7 @@ func Start(cfg *Config, addr string, opts ...Option) (*Server, error) {
 		calls:   newCallLog(),
 		faults:  &faultQueue{},
 		sigKeys: newSigKeyCache(4096),
+		maxBody: positiveOr(o.maxBodyBytes, MaxBodyBytes),
 	}
 	if err := s.load(); err != nil {
 		return nil, err
@@ -180,13 +198,21 @@ func Start(cfg *Config, addr string, opts ...Option) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           s,
 		ConnState:         s.conns.track,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: positiveOr(o.readHeaderTimeout, readHeaderTimeout),
+		IdleTimeout:       positiveOr(o.idleTimeout, idleTimeout),
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          discardLogger(),
 	}
 	go s.http.Serve(s.listener) //nolint:errcheck // returns ErrServerClosed on Close
 	return s, nil
+}
+
+// positiveOr returns v, or def when v is not positive.
+func positiveOr[T int64 | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // load builds the server's state from the configuration and, with a data
@@ -210,10 +236,31 @@ func (s *Server) load() error {
 			s.objects.close()
 			return err
 		}
+		if err := s.forgetLostBuckets(); err != nil {
+			s.objects.close()
+			return err
+		}
 	}
 	if err := s.seed(); err != nil {
 		s.objects.close()
 		return err
+	}
+	return nil
+}
+
+// forgetLostBuckets drops the buckets the state file names but the object
+// store lacks: a crash after gofakes3 deleted a bucket and before the
+// state file was saved leaves such a name, which could then never be
+// created or deleted again. seed makes configured ones anew.
+func (s *Server) forgetLostBuckets() error {
+	for _, b := range s.buckets.list() {
+		exists, err := s.objects.backend.BucketExists(b.Name)
+		if err != nil {
+			return fmt.Errorf("emulator: checking bucket %s: %w", b.Name, err)
+		}
+		if !exists {
+			s.buckets.remove(b.Name)
+		}
 	}
 	return nil
 }
@@ -323,14 +370,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &recordingWriter{ResponseWriter: w}
 	start := time.Now()
 	var rec callRecord
+	fc, introspection := faceS3, false
 	defer func() {
-		if v := recover(); v != nil {
+		v := recover()
+		if v == http.ErrAbortHandler {
+			// A deliberate abort (a dropped connection on HTTP/2): let
+			// net/http reset the stream as the fault asked.
+			panic(v)
+		}
+		partial := false
+		if v != nil {
 			// A bug must not take the connection down with a stack trace
 			// that may hold request data; answer as AWS does.
-			if !rw.wroteHeader {
-				writeS3Error(rw, r, errorf(http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again."), s.requestID())
-			}
+			s.panics.Add(1)
 			rec.Code = "InternalError"
+			partial = rw.wroteHeader
+			if !partial {
+				s.writeInternalError(rw, r, fc, introspection)
+			}
 		}
 		if rec.API != "" {
 			rec.Status = rw.status()
@@ -338,21 +395,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.UserAgent = r.Header.Get("User-Agent")
 			s.calls.record(rec)
 		}
+		if partial {
+			// Part of an answer is out: ending normally would let the
+			// client take it for a whole one. Abort the connection instead.
+			panic(http.ErrAbortHandler)
+		}
 	}()
 
 	if strings.HasPrefix(r.URL.Path, "/_emulator/") {
+		introspection = true
 		s.serveIntrospection(rw, r)
 		return
 	}
 	hostStyleBucket(r)
-	body, readErr := readBody(rw, r)
+	body, readErr := readBody(rw, r, s.maxBody)
 	face, api := route(r, body)
+	fc = face
 	rec.API, rec.Service = api, face.String()
 	if face == faceS3 {
 		rec.Bucket, rec.Key = s3PathParts(r)
 	}
 	id := s.requestID()
-	rw.Header().Set("x-amz-request-id", id)
+	rw.Header()["X-Amz-Request-Id"] = []string{id} // canonical already: no Set
 
 	if f := s.faults.take(api); f != nil {
 		if s.applyFault(rw, r, f, face, id) {
@@ -400,6 +464,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// writeInternalError answers a request whose handler panicked: 500
+// InternalError in the format of its face, JSON for /_emulator/.
+func (s *Server) writeInternalError(w http.ResponseWriter, r *http.Request, fc face, introspection bool) {
+	if introspection {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+		return
+	}
+	err := errorf(http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again.")
+	s.writeError(w, r, fc, err, s.requestID())
+}
+
 // request is one authenticated request on its way to a face.
 type request struct {
 	r      *http.Request
@@ -413,23 +488,31 @@ type request struct {
 	region string
 }
 
+// requestID returns the next request ID: 16 upper-case hex digits.
 func (s *Server) requestID() string {
-	return fmt.Sprintf("%016X", s.nextID.Add(1))
+	const digits = "0123456789ABCDEF"
+	var buf [16]byte
+	n := s.nextID.Add(1)
+	for i := len(buf) - 1; i >= 0; i-- {
+		buf[i] = digits[n&15]
+		n >>= 4
+	}
+	return string(buf[:])
 }
 
-// readBody reads the whole request body within MaxBodyBytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody reads the whole request body within limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	if r.ContentLength > MaxBodyBytes {
-		return nil, errorf(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of %d bytes.", MaxBodyBytes)
+	if r.ContentLength > limit {
+		return nil, errorf(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of %d bytes.", limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, errorf(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of %d bytes.", MaxBodyBytes)
+			return nil, errorf(http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size of %d bytes.", limit)
 		}
 		return nil, errorf(http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 	}
@@ -473,6 +556,21 @@ func (w *recordingWriter) status() int {
 	return w.code
 }
 
+// ReadFrom lets io.Copy, with which gofakes3 writes every object body,
+// reach the connection's own ReadFrom, as it does when gofakes3 serves
+// alone: net/http copies a body that fits its sniffing buffer with a
+// pooled buffer and hands a longer one to the socket, where io.Copy would
+// allocate 32 KiB per response and copy through the response's buffer.
+func (w *recordingWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = http.StatusOK, true
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(w.ResponseWriter, src)
+}
+
 // Unwrap lets http.ResponseController reach the connection (to drop it).
 func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
@@ -483,7 +581,23 @@ type clock struct {
 
 func (c *clock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
 
-func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+// advance moves the clock by d, saturating rather than wrapping around, so
+// that no series of advances moves it the other way.
+func (c *clock) advance(d time.Duration) {
+	for {
+		old := c.offset.Load()
+		next := old + int64(d)
+		switch {
+		case d > 0 && next < old:
+			next = math.MaxInt64
+		case d < 0 && next > old:
+			next = math.MinInt64
+		}
+		if c.offset.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
 
 // Now implements gofakes3.TimeSource so that objects carry the emulator's
 // time.

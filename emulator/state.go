@@ -55,6 +55,11 @@ func (f *stateFile) load(buckets *bucketRegistry, grants *grantsState) error {
 }
 
 func (f *stateFile) save(buckets *bucketRegistry, grants *grantsState) error {
+	// The snapshot is taken under the lock too: two saves that snapshot
+	// in one order and write in the other would leave the older state on
+	// disk, which a crash then makes the truth.
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	g, err := grants.marshal()
 	if err != nil {
 		return err
@@ -63,8 +68,6 @@ func (f *stateFile) save(buckets *bucketRegistry, grants *grantsState) error {
 	if err != nil {
 		return err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".state-*.json")
 	if err != nil {
 		return fmt.Errorf("emulator: saving state: %w", err)
