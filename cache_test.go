@@ -592,9 +592,11 @@ func TestCredCacheConcurrent(t *testing.T) {
 				case 3:
 					if len(mine) > 0 {
 						ent := mine[rng.IntN(len(mine))]
-						if c.removeEntry(ent) && c.removeEntry(ent) {
-							errs <- "removeEntry succeeded twice"
-							return
+						if c.removeEntry(ent) {
+							if again := c.removeEntry(ent); again {
+								errs <- "removeEntry succeeded twice"
+								return
+							}
 						}
 					}
 				default:

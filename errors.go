@@ -79,4 +79,6 @@ func isAccessDenied(err error) bool {
 
 // errNoCredentials is the cause when a client with anonymous credentials
 // makes a supported request with fallback off.
-var errNoCredentials = errors.New("Access Grants needs the client's credentials to call GetDataAccess, and the client is anonymous") //nolint:staticcheck // a sentence that starts with a name
+//
+//lint:ignore ST1005 the message starts with the product's name
+var errNoCredentials = errors.New("Access Grants needs the client's credentials to call GetDataAccess, and the client is anonymous")

@@ -527,14 +527,14 @@ func parsePolicyStatement(data json.RawMessage) (policyStatement, error) {
 		st.allow = true
 	case "Deny":
 	default:
-		return st, fmt.Errorf("Effect %q is not Allow or Deny", raw.Effect)
+		return st, fmt.Errorf("statement Effect %q is not Allow or Deny", raw.Effect)
 	}
 	if len(raw.NotAction) > 0 {
-		return st, errors.New("NotAction is not supported; list the actions in Action")
+		return st, errors.New("statement NotAction is not supported; list the actions in Action")
 	}
 	actions, err := stringOrList(raw.Action)
 	if err != nil || len(actions) == 0 {
-		return st, errors.New(`Action must be an action name or a list of them, such as "s3:GetDataAccess"`)
+		return st, errors.New(`statement Action must be an action name or a list of them, such as "s3:GetDataAccess"`)
 	}
 	for _, a := range actions {
 		st.actions = append(st.actions, strings.ToLower(a))

@@ -158,11 +158,6 @@ func (ids *identities) assumable(arn string) (Role, []Statement, bool) {
 	return Role{}, nil, false
 }
 
-// hasAccount reports whether the account is configured.
-func (ids *identities) hasAccount(id string) bool {
-	return ids.accounts[id] // written only at construction
-}
-
 // issue creates a temporary key for c that expires at expires, and
 // remembers it. The key ID starts with ASIA, like every temporary key.
 func (ids *identities) issue(c caller, expires time.Time) *tempKey {
@@ -223,17 +218,6 @@ func (ids *identities) staticProvider(accessKeyID string) aws.CredentialsProvide
 	}
 	creds := aws.Credentials{AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey, AccountID: p.Account, Source: "emulator"}
 	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
-}
-
-// secretOf returns the secret of a configured principal's key.
-func (ids *identities) secretOf(accessKeyID string) (string, bool) {
-	ids.mu.RLock()
-	defer ids.mu.RUnlock()
-	p, ok := ids.principal[accessKeyID]
-	if !ok {
-		return "", false
-	}
-	return p.SecretAccessKey, true
 }
 
 // allowed reports whether an allow statement of c covers action on
