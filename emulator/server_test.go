@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -659,5 +660,28 @@ func TestDocumentedMatchingThroughSDK(t *testing.T) {
 		Target: aws.String("s3://bkt1/bob/x"), Permission: s3ctltypes.PermissionRead, DurationSeconds: aws.Int32(7201)})
 	if errCode(err) != "InvalidRequest" {
 		t.Errorf("duration above the role's maximum: %v, want InvalidRequest", err)
+	}
+}
+
+// TestCloseDoesNotWaitForUnusedConnections: a client that opened a
+// connection and never sent a request (transports do this when another
+// connection frees up first) once held Close for five seconds.
+func TestCloseDoesNotWaitForUnusedConnections(t *testing.T) {
+	srv, err := emulator.Start(nil, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(50 * time.Millisecond) // let the server accept it
+	start := time.Now()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v with an unused connection open", d)
 	}
 }
